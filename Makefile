@@ -1,0 +1,25 @@
+# promptopt: the two commands a newcomer needs are `make demo` and `make test`.
+# Both set everything up first (idempotent: a second run skips what is done).
+DATA_DIR ?= ../shared/data
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench-overhead clean-models
+
+setup:
+	scripts/setup.sh
+
+# The main job on the embedded local model (for now: a baseline evaluation).
+demo: setup
+	$(BIN)/promptopt eval banking77 --data-dir $(DATA_DIR) --split dev --limit 100 --demos 10 --demo-strategy retrieved --json runs/demo-eval.json
+
+test: setup
+	PROMPTOPT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check promptopt tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench-overhead: setup
+	PROMPTOPT_DATA_DIR=$(DATA_DIR) $(BIN)/python benchmarks/eval_overhead.py

@@ -1,0 +1,89 @@
+"""A candidate prompt as an immutable decomposition into named components.
+
+The id is a hash of the components only (not of lineage), so the same prompt reached twice has
+the same id. Lineage (parents, operator) travels with the value for the run store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+LabelStyle = Literal["names", "described"]
+DemoStrategy = Literal["none", "fixed", "stratified", "retrieved"]
+OutputFormat = Literal["label", "code"]
+
+DEMO_STRATEGIES: tuple[DemoStrategy, ...] = ("none", "fixed", "stratified", "retrieved")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A prompt decomposition.
+
+    ``demo_ids`` are train example ids for the ``fixed`` and ``stratified`` strategies (their
+    order is the order shown); ``k`` is the number of demos per input for ``retrieved``.
+    ``label_descriptions`` pairs a label with a short description when ``label_style`` is
+    ``described``.
+    """
+
+    instruction: str
+    label_style: LabelStyle = "names"
+    label_descriptions: tuple[tuple[str, str], ...] = ()
+    demo_strategy: DemoStrategy = "none"
+    demo_ids: tuple[str, ...] = ()
+    k: int = 0
+    output_format: OutputFormat = "label"
+    parents: tuple[str, ...] = field(default=(), compare=False)
+    operator: str = field(default="seed", compare=False)
+
+    def __post_init__(self) -> None:
+        """Reject values that would make two equal prompts differ in id, or render nonsense."""
+        if self.demo_strategy not in DEMO_STRATEGIES:
+            raise ValueError(f"unknown demo strategy {self.demo_strategy!r}")
+        if self.label_style not in ("names", "described"):
+            raise ValueError(f"unknown label style {self.label_style!r}")
+        if self.output_format not in ("label", "code"):
+            raise ValueError(f"unknown output format {self.output_format!r}")
+        if self.k < 0:
+            raise ValueError(f"k must be >= 0, got {self.k}")
+        if self.demo_strategy == "none" and (self.demo_ids or self.k):
+            raise ValueError("demo strategy 'none' takes no demos")
+        if self.demo_strategy == "retrieved" and (self.demo_ids or self.k < 1):
+            raise ValueError("demo strategy 'retrieved' takes k >= 1 and no demo ids")
+        if self.demo_strategy in ("fixed", "stratified") and (self.k or not self.demo_ids):
+            raise ValueError(f"demo strategy {self.demo_strategy!r} takes demo ids and no k")
+
+    def components(self) -> dict[str, Any]:
+        """The content that defines the prompt (everything but lineage), JSON-ready."""
+        data = asdict(self)
+        data.pop("parents")
+        data.pop("operator")
+        return data
+
+    @property
+    def id(self) -> str:
+        """First 12 hex digits of the sha256 of the canonical JSON of :meth:`components`."""
+        canonical = json.dumps(self.components(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+    @property
+    def n_demos(self) -> int:
+        return self.k if self.demo_strategy == "retrieved" else len(self.demo_ids)
+
+    def derive(self, *, operator: str, **changes: Any) -> Candidate:
+        """A new candidate with ``changes``, this one as parent."""
+        return replace(self, parents=(self.id,), operator=operator, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "parents": list(self.parents), "operator": self.operator,
+                "components": self.components()}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Candidate:
+        comp = dict(data["components"])
+        comp["label_descriptions"] = tuple(tuple(p) for p in comp.get("label_descriptions", ()))
+        comp["demo_ids"] = tuple(comp.get("demo_ids", ()))
+        return Candidate(parents=tuple(data.get("parents", ())),
+                         operator=str(data.get("operator", "seed")), **comp)

@@ -1,0 +1,100 @@
+"""Choosing demonstrations: fixed or label-stratified sets drawn from train, and per-input
+retrieval of the nearest train examples (TF-IDF cosine, scikit-learn), the RAG stage."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from promptopt.candidate import Candidate
+from promptopt.errors import TaskError
+from promptopt.task import Example
+
+
+def random_demo_ids(train: Sequence[Example], k: int, rng: random.Random) -> tuple[str, ...]:
+    """``k`` distinct train examples drawn uniformly."""
+    return tuple(e.id for e in rng.sample(list(train), min(k, len(train))))
+
+
+def stratified_demo_ids(train: Sequence[Example], k: int, rng: random.Random) -> tuple[str, ...]:
+    """``k`` examples spread over labels: labels in random order, one example each, round
+    robin, so k >= #labels covers every label and k < #labels covers k distinct ones."""
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for example in train:
+        by_label[example.label].append(example)
+    pools = {label: rng.sample(items, len(items)) for label, items in sorted(by_label.items())}
+    order = sorted(pools)
+    rng.shuffle(order)
+    chosen: list[str] = []
+    while len(chosen) < min(k, len(train)):
+        for label in order:
+            if pools[label] and len(chosen) < k:
+                chosen.append(pools[label].pop().id)
+    rng.shuffle(chosen)
+    return tuple(chosen)
+
+
+class Retriever(Protocol):
+    def nearest(self, text: str, k: int) -> list[Example]: ...
+
+
+@dataclass
+class TfidfRetriever:
+    """Nearest train examples by TF-IDF cosine similarity (word 1-2 grams, sublinear tf).
+    The index is built on first use. Ties break by train order, so results are deterministic."""
+
+    pool: Sequence[Example]
+    _index: tuple[Any, Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _built(self) -> tuple[Any, Any]:
+        """(vectorizer, matrix), built once; safe to call from several threads."""
+        with self._lock:
+            if self._index is None:
+                from sklearn.feature_extraction.text import TfidfVectorizer
+
+                vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+                self._index = (vectorizer, vectorizer.fit_transform([e.text for e in self.pool]))
+            return self._index
+
+    def nearest(self, text: str, k: int) -> list[Example]:
+        import numpy as np
+
+        vectorizer, matrix = self._built()
+        sims = (matrix @ vectorizer.transform([text]).T).toarray().ravel()
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [self.pool[i] for i in top]
+
+
+@dataclass
+class DemoSource:
+    """Resolves a candidate's demos for one input. Retrieved demos are ordered most similar
+    last (nearest to the input), after the shared part of the prompt."""
+
+    train: Sequence[Example]
+    retriever: Retriever | None = None
+    _by_id: dict[str, Example] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # built eagerly (cheap: a dict and an unfitted retriever) so worker threads never race
+        self._by_id = {e.id: e for e in self.train}
+        if self.retriever is None:
+            self.retriever = TfidfRetriever(self.train)
+
+    def demos(self, candidate: Candidate, text: str) -> list[Example]:
+        if candidate.demo_strategy == "none":
+            return []
+        if candidate.demo_strategy == "retrieved":
+            assert self.retriever is not None
+            return list(reversed(self.retriever.nearest(text, candidate.k)))
+        return [self._lookup(i) for i in candidate.demo_ids]
+
+    def _lookup(self, example_id: str) -> Example:
+        if example_id not in self._by_id:
+            raise TaskError(f"demo {example_id!r} is not a train example of this task",
+                            hint="the candidate was built for another task or data version")
+        return self._by_id[example_id]

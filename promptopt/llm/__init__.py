@@ -1,0 +1,1 @@
+"""The port to language models: the only package that imports LiteLLM or llama.cpp."""

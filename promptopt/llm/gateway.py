@@ -1,0 +1,231 @@
+"""The one door to the network: every model call, local or remote, goes through LiteLLM here.
+
+``local/...`` models reach llama.cpp through an in-process LiteLLM custom provider (measured:
+about 8 ms of LiteLLM overhead per call, against ~270 ms for the model; an HTTP server would add
+a serialisation and socket round trip per call and a process to manage). Every other model string
+goes to LiteLLM unchanged. Third-party errors are translated here into promptopt's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from promptopt.errors import CredentialsError, ModelError, ProviderError
+from promptopt.llm import local
+from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
+
+log = logging.getLogger(__name__)
+
+_NO_KEY_PROVIDERS = {"ollama", "ollama_chat"}  # these default to http://localhost:11434
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter on rate limits, timeouts and transient 5xx."""
+
+    attempts: int = 5
+    base_s: float = 1.0
+    max_s: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
+
+
+@lru_cache(maxsize=1)
+def _litellm() -> ModuleType:
+    """Import LiteLLM once, offline-safe: the bundled price map, no debug prints, and the
+    ``local`` provider registered."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    handler = _make_local_handler(litellm)
+    litellm.custom_provider_map = [
+        *(p for p in litellm.custom_provider_map if p.get("provider") != "local"),
+        {"provider": "local", "custom_handler": handler},
+    ]
+    return litellm
+
+
+_ENGINE = local.LlamaEngine()  # process-wide: loaded weights are shared by every gateway
+atexit.register(_ENGINE.close)
+
+
+def _make_local_handler(litellm: ModuleType) -> Any:
+    """A LiteLLM ``CustomLLM`` that runs ``local/<name>`` on llama.cpp. ``api_base`` carries the
+    resolved GGUF path (so the handler needs no configuration of its own)."""
+
+    class LocalHandler(litellm.CustomLLM):  # type: ignore[name-defined,misc]
+        def completion(self, model: str, messages: list[dict[str, str]], api_base: str,
+                       custom_prompt_dict: dict[str, Any], model_response: Any,
+                       *args: Any, **kwargs: Any) -> Any:
+            params = kwargs.get("optional_params") or (args[5] if len(args) > 5 else {})
+            path = Path(api_base) if api_base else local.resolve(
+                local.PREFIX + model, local.default_models_dir()).path
+            try:
+                result = _ENGINE.chat(path, messages, temperature=float(params.get("temperature", 0.0)),
+                                      max_tokens=int(params.get("max_tokens", 32)),
+                                      stop=list(params.get("stop") or []), seed=params.get("seed"))
+            except ValueError as exc:  # llama.cpp: "Requested tokens (N) exceed context window"
+                raise litellm.ContextWindowExceededError(str(exc), model=model, llm_provider="local") from exc
+            return _fill_response(litellm, model_response, result)
+
+    return LocalHandler()
+
+
+def _fill_response(litellm: ModuleType, response: Any, result: local.EngineResult) -> Any:
+    from litellm.types.utils import Choices, Message, Usage
+
+    response.choices = [Choices(message=Message(content=result.text, role="assistant"),
+                                index=0, finish_reason="stop")]
+    response.usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+                           total_tokens=result.prompt_tokens + result.completion_tokens)
+    return response
+
+
+@dataclass
+class LiteLLMGateway:
+    """The :class:`~promptopt.llm.types.Completer` that talks to models. Construction does no
+    I/O; LiteLLM is imported on first use. ``check`` validates a model before any work."""
+
+    models_dir: Path = field(default_factory=local.default_models_dir)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_s: float = 120.0
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    _local_files: dict[str, local.LocalFile] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fingerprint(self, model: str) -> str:
+        return self._local_file(model).fingerprint if local.is_local(model) else ""
+
+    def check(self, model: str, env: Mapping[str, str]) -> None:
+        """Fail fast on a model that cannot be called: unknown local name or file, a name
+        LiteLLM cannot route, or a provider whose API key / base URL is not set."""
+        if local.is_local(model):
+            self._local_file(model)
+            return
+        provider = self._provider(model)
+        if provider in _NO_KEY_PROVIDERS:
+            return
+        missing = _missing_keys(_litellm(), model, env)
+        if missing:
+            raise CredentialsError(
+                f"model {model!r} (provider {provider!r}) needs {', '.join(missing)}, which is not set",
+                hint=f"export {missing[0]}=...  (tests and local/ models need no key)",
+            )
+
+    def _provider(self, model: str) -> str:
+        litellm = _litellm()
+        try:
+            return str(litellm.get_llm_provider(model)[1])
+        except Exception as exc:  # LiteLLM raises BadRequestError for unroutable names
+            raise ModelError(
+                f"unknown model {model!r}: LiteLLM cannot tell its provider",
+                hint="prefix it with a provider, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5,"
+                     " ollama/llama3, or use local/qwen2.5-0.5b-instruct",
+            ) from exc
+
+    def _local_file(self, model: str) -> local.LocalFile:
+        with self._lock:
+            if model not in self._local_files:
+                self._local_files[model] = local.resolve(model, self.models_dir)
+            return self._local_files[model]
+
+    def complete(self, request: CompletionRequest) -> CompletionResponse:
+        start = time.perf_counter()
+        for attempt in range(1, self.retry.attempts + 1):
+            try:
+                raw = self._call(request)
+                return self._response(request, raw, time.perf_counter() - start, attempt)
+            except CallError as exc:
+                if exc.kind != "transient" or attempt == self.retry.attempts:
+                    exc.attempts = attempt
+                    raise
+                delay = self.retry.delay(attempt, self.rng)
+                log.warning("%s: %s; retry %d/%d in %.1fs", request.model, exc.what, attempt,
+                            self.retry.attempts - 1, delay)
+                self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _call(self, request: CompletionRequest) -> Any:
+        litellm = _litellm()
+        kwargs: dict[str, Any] = dict(
+            model=request.model, messages=request.message_dicts(), temperature=request.temperature,
+            max_tokens=request.max_tokens, timeout=self.timeout_s, num_retries=0,
+        )
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        if local.is_local(request.model):
+            kwargs["api_base"] = str(self._local_file(request.model).path)
+        try:
+            return litellm.completion(**kwargs)
+        except Exception as exc:
+            raise _translate(litellm, request.model, exc) from exc
+
+    def _response(self, request: CompletionRequest, raw: Any, seconds: float, attempts: int) -> CompletionResponse:
+        usage = getattr(raw, "usage", None)
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        text = raw.choices[0].message.content or ""
+        return CompletionResponse(text=text, prompt_tokens=prompt, completion_tokens=completion,
+                                  usd=self.price(request.model, prompt, completion),
+                                  latency_s=seconds, attempts=attempts)
+
+    def price(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """Dollars from LiteLLM's bundled price map; 0.0 for local models; None if unpriced."""
+        if local.is_local(model):
+            return 0.0
+        try:
+            p, c = _litellm().cost_per_token(model=model, prompt_tokens=prompt_tokens,
+                                            completion_tokens=completion_tokens)
+        except Exception:  # ModelNotMappedError and friends: unknown price, not zero
+            return None
+        return float(p) + float(c)
+
+
+def _missing_keys(litellm: ModuleType, model: str, env: Mapping[str, str]) -> list[str]:
+    found = litellm.validate_environment(model)
+    return [k for k in found.get("missing_keys", []) if not env.get(k)]
+
+
+_TRANSIENT = ("RateLimitError", "Timeout", "APIConnectionError", "InternalServerError",
+              "ServiceUnavailableError", "BadGatewayError")
+_PER_EXAMPLE = ("ContextWindowExceededError", "ContentPolicyViolationError", "BadRequestError",
+                "UnprocessableEntityError", "JSONSchemaValidationError")
+
+
+def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception:
+    """Map a LiteLLM (or engine) error to: a retryable CallError, a per-example CallError, or
+    a systemic error that stops the work."""
+    if isinstance(exc, ModelError):
+        return exc
+    name = type(exc).__name__
+    if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
+        return CredentialsError(f"model {model!r}: the provider refused the credentials ({exc})",
+                                hint="check the API key for this provider")
+    if isinstance(exc, litellm.NotFoundError):
+        return ModelError(f"unknown model {model!r}: the provider does not know it ({exc})",
+                          hint="check the model name against the provider's list")
+    if any(isinstance(exc, getattr(litellm, n, ())) for n in _TRANSIENT):
+        return CallError(f"{name}: {exc}", kind="transient")
+    if any(isinstance(exc, getattr(litellm, n, ())) for n in _PER_EXAMPLE) or isinstance(exc, ValueError):
+        return CallError(f"{name}: {exc}", kind="request")
+    if isinstance(exc, litellm.APIError):
+        return ProviderError(f"model {model!r}: provider error {name}: {exc}",
+                             hint="retry later or check the provider's status")
+    return CallError(f"{name}: {exc}", kind="request")

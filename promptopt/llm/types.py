@@ -1,0 +1,81 @@
+"""Values and protocols that cross the one door to models. No third-party imports here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+from promptopt.errors import PromptoptError
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """One chat completion. ``role`` labels the call in the ledger (``task``, ``proposer``,
+    ``preflight``) and is not part of what the model sees."""
+
+    model: str
+    messages: tuple[tuple[str, str], ...]
+    temperature: float = 0.0
+    max_tokens: int = 32
+    stop: tuple[str, ...] = ()
+    seed: int | None = 0
+    role: str = "task"
+
+    @staticmethod
+    def of(model: str, messages: list[dict[str, str]], **params: object) -> CompletionRequest:
+        pairs = tuple((m["role"], m["content"]) for m in messages)
+        return CompletionRequest(model=model, messages=pairs, **params)  # type: ignore[arg-type]
+
+    def message_dicts(self) -> list[dict[str, str]]:
+        return [{"role": r, "content": c} for r, c in self.messages]
+
+    def canonical(self) -> dict[str, object]:
+        """Everything that determines the answer: model, parameters and messages."""
+        return {"model": self.model, "messages": [list(m) for m in self.messages],
+                "temperature": float(self.temperature), "max_tokens": int(self.max_tokens),
+                "stop": list(self.stop), "seed": self.seed}
+
+
+def request_key(request: CompletionRequest, model_fingerprint: str = "") -> str:
+    """sha256 of the canonical request plus the model's fingerprint (for local files, the
+    GGUF hash), so a changed model, parameter or message never hits a stale entry."""
+    payload = dict(request.canonical(), fingerprint=model_fingerprint)
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class CompletionResponse:
+    """A model's answer. ``usd`` is None when the model is not priced (never guessed as 0);
+    ``latency_s`` is wall seconds for this call (for a cache hit: the lookup)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    usd: float | None
+    latency_s: float
+    cached: bool = False
+    attempts: int = 1
+
+
+class CallError(PromptoptError):
+    """One call failed after its retries; the caller records it as data (``status=error``)."""
+
+    exit_code = 7
+
+    def __init__(self, what: str, *, kind: str, attempts: int = 1, hint: str | None = None) -> None:
+        super().__init__(what, hint=hint)
+        self.kind = kind
+        self.attempts = attempts
+
+
+class Completer(Protocol):
+    """The one door to a model: every call of every role goes through a ``complete``."""
+
+    def complete(self, request: CompletionRequest) -> CompletionResponse: ...
+
+    def fingerprint(self, model: str) -> str:
+        """What identifies the model's weights beyond its name ('' when the name suffices)."""
+        ...

@@ -1,0 +1,106 @@
+"""Rendering a candidate as chat messages, and parsing the model's answer back into a label.
+
+Rendering is lean and cache-friendly: everything shared across inputs (instruction, label list,
+fixed demos) comes first and the input comes last, so an engine that reuses its KV cache for a
+common prefix only pays for the input's tokens. Labels are listed once, in the system message,
+never repeated per demo.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from promptopt.candidate import Candidate
+from promptopt.task import Example
+
+Message = dict[str, str]
+
+_PREFIX = re.compile(
+    r"^(?:the\s+)?(?:label|answer|intent|category|class|output|topic|product)\b\s*(?:is\b)?\s*[:=\-]?\s*",
+    re.I)
+_STRIP = "\"'`*_[](){}<>.,;:!?- \t"
+_SEPARATORS = re.compile(r"[\s_\-/]+")
+
+
+def default_instruction(description: str) -> str:
+    """The zero-shot instruction used when a task gives none."""
+    subject = description.strip().rstrip(".") or "the input"
+    return (f"Task: {subject}. Classify the input into exactly one of the labels below. "
+            "Reply with the label only, written exactly as listed.")
+
+
+def codes_for(labels: Sequence[str]) -> tuple[str, ...]:
+    """Short output codes for the ``code`` output format: L1, L2, ... in label order."""
+    return tuple(f"L{i + 1}" for i in range(len(labels)))
+
+
+def system_message(candidate: Candidate, labels: Sequence[str]) -> str:
+    """The shared prefix: instruction, then the label list (with codes or descriptions)."""
+    descriptions = dict(candidate.label_descriptions)
+    names = _label_lines(candidate, labels, descriptions)
+    reply = ("Reply with the code only." if candidate.output_format == "code" else "")
+    tail = f"\n{reply}" if reply else ""
+    return f"{candidate.instruction}\n\nLabels:\n{names}{tail}"
+
+
+def _label_lines(candidate: Candidate, labels: Sequence[str], descriptions: dict[str, str]) -> str:
+    codes = codes_for(labels)
+    lines = []
+    for code, label in zip(codes, labels, strict=True):
+        text = f"{code}: {label}" if candidate.output_format == "code" else label
+        if candidate.label_style == "described" and descriptions.get(label):
+            text += f" ({descriptions[label]})"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+def answer_for(candidate: Candidate, labels: Sequence[str], label: str) -> str:
+    """What a perfect model answers for ``label`` under this candidate's output format."""
+    if candidate.output_format == "code":
+        return codes_for(labels)[labels.index(label)]
+    return label
+
+
+def render(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example], text: str) -> list[Message]:
+    """Chat messages: system (shared), demos as user/assistant turns, then the input."""
+    messages: list[Message] = [{"role": "system", "content": system_message(candidate, labels)}]
+    for demo in demos:
+        messages.append({"role": "user", "content": demo.text})
+        messages.append({"role": "assistant", "content": answer_for(candidate, labels, demo.label)})
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+class LabelParser:
+    """Maps a raw completion to a label, or ``None`` when it names no label (``invalid``).
+
+    Tolerates case, surrounding whitespace and quotes, a trailing period, a leading
+    ``Label:``-style prefix, and spaces/hyphens written for underscores. It never guesses
+    between labels: an answer that is not exactly one label after normalisation is invalid.
+    """
+
+    def __init__(self, labels: Sequence[str], output_format: str = "label") -> None:
+        self.labels = tuple(labels)
+        targets = codes_for(self.labels) if output_format == "code" else self.labels
+        self._keys: dict[str, str] = {}
+        for target, label in zip(targets, self.labels, strict=True):
+            self._keys.setdefault(normalize(target), label)
+
+    def parse(self, completion: str) -> str | None:
+        for line in completion.strip().splitlines()[:1]:
+            for variant in _variants(line):
+                if variant in self._keys:
+                    return self._keys[variant]
+        return None
+
+
+def _variants(line: str) -> list[str]:
+    stripped = line.strip().strip(_STRIP)
+    without_prefix = _PREFIX.sub("", stripped).strip(_STRIP)
+    return [normalize(stripped), normalize(without_prefix)]
+
+
+def normalize(text: str) -> str:
+    """Lower-case, trim quotes/punctuation at the ends, fold ``_ - /`` and spaces to one space."""
+    return _SEPARATORS.sub(" ", text.strip().strip(_STRIP).lower()).strip()
