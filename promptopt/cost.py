@@ -36,9 +36,11 @@ class Totals:
     usd: float | None = 0.0
     unpriced_calls: int = 0
     seconds: float = 0.0
+    live_tokens: int = 0  # prompt + completion tokens of calls that reached a model (not cached)
 
     def add(self, r: LedgerRecord) -> Totals:
         usd = None if (self.usd is None or r.usd is None) else self.usd + r.usd
+        live = 0 if r.cached else r.prompt_tokens + r.completion_tokens
         return Totals(
             calls=self.calls + 1,
             cached_calls=self.cached_calls + int(r.cached),
@@ -48,6 +50,7 @@ class Totals:
             usd=usd,
             unpriced_calls=self.unpriced_calls + int(r.usd is None),
             seconds=self.seconds + r.latency_s,
+            live_tokens=self.live_tokens + live,
         )
 
 

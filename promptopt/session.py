@@ -5,9 +5,7 @@ and scripts (benchmarks) call this; library layers never do."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,6 @@ from promptopt.candidate import Candidate
 from promptopt.config import Paths
 from promptopt.cost import Ledger
 from promptopt.demos import DemoSource, random_demo_ids, stratified_demo_ids
-from promptopt.errors import StoreError
 from promptopt.evaluate import EvalResult, EvalSettings, Evaluator
 from promptopt.llm import local
 from promptopt.llm.cache import CachingCompleter, DiskCache
@@ -25,6 +22,7 @@ from promptopt.llm.gateway import LiteLLMGateway
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.types import Completer
 from promptopt.prompt import default_instruction
+from promptopt.store import atomic_write
 from promptopt.task import Example, Task, sample
 from promptopt.task_io import load_task
 
@@ -107,24 +105,8 @@ def eval_summary(task: Task, split: str, model: str, candidate: Candidate, resul
 
 
 def write_json(path: Path, data: Any) -> None:
-    _atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
-    _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write beside the target and rename, so a reader never sees half a file and a failed
-    write (full disk) leaves the previous file intact."""
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc}", hint="check free space and permissions") from exc
+    atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
