@@ -108,10 +108,9 @@ def _models(prepare: bool, models_dir: Path | None) -> None:
     for column in ("model", "size", "sha256", "state"):
         table.add_column(column)
     for name, spec in local.PACKAGED.items():
-        target = folder / spec.filename
         if prepare:
             local.prepare(spec, folder)
-        state = "verified" if (target.is_file() and local._stamp_ok(spec, target)) else "not assembled (run: promptopt models --prepare)"
+        state = "verified" if local.is_verified(spec, folder) else "not assembled (run: promptopt models --prepare)"
         table.add_row(local.PREFIX + name, f"{spec.size / 1e6:.0f} MB", spec.sha256[:16] + "…", state)
     out.print(table)
 

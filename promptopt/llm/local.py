@@ -117,6 +117,12 @@ def prepare(spec: PackagedModel, models_dir: Path) -> Path:
     return target
 
 
+def is_verified(spec: PackagedModel, models_dir: Path) -> bool:
+    """Whether the assembled file exists and its verification stamp still matches it."""
+    target = models_dir / spec.filename
+    return target.is_file() and _stamp_ok(spec, target)
+
+
 def _stamp_path(target: Path) -> Path:
     return target.with_name(target.name + ".verified")
 
