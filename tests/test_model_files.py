@@ -58,7 +58,7 @@ def test_a_tampered_file_is_detected_and_rebuilt(fake_spec: local.PackagedModel,
 def test_a_missing_chunk_package_names_the_install_command(fake_spec: local.PackagedModel, tmp_path: Path) -> None:
     missing = local.PackagedModel(**{**fake_spec.__dict__,
                                      "chunks": (*fake_spec.chunks, ("no_such_chunk_pkg", "data/x.bin"))})
-    with pytest.raises(ModelError, match="pip install fake-model==1.0"):
+    with pytest.raises(ModelError, match=r"pip install fake-model==1\.0"):
         local.prepare(missing, tmp_path / "models")
 
 
