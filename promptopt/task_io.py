@@ -7,13 +7,13 @@ the label set, duplicate labels. A train/test text overlap is a warning, not an 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from promptopt.digest import file_sha256
 from promptopt.errors import DataError, TaskError
 from promptopt.task import SPLITS, Example, Task, TaskSpec, parse_task_file
 
@@ -77,14 +77,6 @@ def data_path(spec: TaskSpec, name: str, data_dir: Path) -> Path:
         return path
     base = Path(spec.data.dir).expanduser()
     return (base if base.is_absolute() else data_dir / base) / path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _missing_file(spec: TaskSpec, what: str, path: Path) -> DataError:

