@@ -75,8 +75,9 @@ def render(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]
 class LabelParser:
     """Maps a raw completion to a label, or ``None`` when it names no label (``invalid``).
 
-    Tolerates case, surrounding whitespace and quotes, a trailing period, a leading
-    ``Label:``-style prefix, and spaces/hyphens written for underscores. It never guesses
+    Reads the first non-empty line. Tolerates case, surrounding whitespace and quotes, a
+    trailing period, a leading ``Label:``-style prefix, and spaces/hyphens written for
+    underscores. It never guesses
     between labels: an answer that is not exactly one label after normalisation is invalid.
     """
 
@@ -88,7 +89,7 @@ class LabelParser:
             self._keys.setdefault(normalize(target), label)
 
     def parse(self, completion: str) -> str | None:
-        for line in completion.strip().splitlines()[:1]:
+        for line in [line for line in completion.splitlines() if line.strip()][:1]:
             for variant in _variants(line):
                 if variant in self._keys:
                     return self._keys[variant]

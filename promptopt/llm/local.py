@@ -227,11 +227,17 @@ class LlamaEngine:
         with lock:
             start = time.perf_counter()
             tokens, boundary, stops = llama.encode_chat(messages)
+            plain = llama.is_plain
+            if plain:  # a base model often starts with a newline: never stop on the first one
+                stop = [s for s in stop if s.strip()]
             out = llama.complete_tokens(tokens, boundary, max_tokens=max_tokens, temperature=temperature,
                                         stop=[*stops, *stop], seed=seed)
             seconds = time.perf_counter() - start
         usage = out["usage"]
-        return EngineResult(text=out["choices"][0]["text"] or "", prompt_tokens=int(usage["prompt_tokens"]),
+        text = out["choices"][0]["text"] or ""
+        if plain:
+            text = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return EngineResult(text=text, prompt_tokens=int(usage["prompt_tokens"]),
                             completion_tokens=int(usage["completion_tokens"]), seconds=seconds)
 
 
@@ -278,6 +284,11 @@ def _aligned_llama_class() -> Any:
         _starts: frozenset[int] = frozenset({0})  # reusable chunk starts of the last prompt
         _formatter: Any = None
 
+        @property
+        def is_plain(self) -> bool:
+            """True for a base model without a chat template (plain few-shot layout)."""
+            return not self.metadata.get("tokenizer.chat_template")
+
         def encode_chat(self, messages: list[dict[str, str]]) -> tuple[list[int], int, list[str]]:
             """Prompt tokens, the position where the last message's content starts, and the
             template's stop strings."""
@@ -296,7 +307,7 @@ def _aligned_llama_class() -> Any:
         def _format(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
             template = self.metadata.get("tokenizer.chat_template")
             if not template:
-                return plain_prompt(messages), ["\n"]
+                return plain_prompt(messages), ["\n\n", "\nInput:", "\nLabel:"]
             if self._formatter is None:
                 eos, bos = self.token_eos(), self.token_bos()
                 self._formatter = Jinja2ChatFormatter(
