@@ -1,0 +1,42 @@
+"""The mutator protocol, the context operators read, and the name registry."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from promptopt.candidate import Candidate
+from promptopt.task import Example
+
+
+@dataclass(frozen=True)
+class MutationContext:
+    """What operators may draw on: the train pool (for demos), the labels, label descriptions
+    generated once from train, the choices of demo counts, and an optional second parent (for
+    crossover)."""
+
+    train: tuple[Example, ...]
+    labels: tuple[str, ...]
+    descriptions: tuple[tuple[str, str], ...] = ()
+    k_choices: tuple[int, ...] = (2, 4, 6, 8, 10, 16)
+    other: Candidate | None = None
+
+
+class Mutator(Protocol):
+    def __call__(self, parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
+        """A new candidate (lineage: ``parent``), or None when the operator does not apply."""
+        ...
+
+
+REGISTRY: dict[str, Mutator] = {}
+
+
+def register(name: str) -> Callable[[Mutator], Mutator]:
+    def add(fn: Mutator) -> Mutator:
+        if name in REGISTRY:
+            raise ValueError(f"mutator {name!r} is registered twice")
+        REGISTRY[name] = fn
+        return fn
+    return add
