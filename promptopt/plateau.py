@@ -159,7 +159,7 @@ def assess(observations: Sequence[Observation], config: PlateauConfig = PlateauC
     inc_accuracy = _accuracy(incumbent.correct)
     min_p = min((e.p_value for e in effects), default=NAN)
     mde = _mde(comparisons, full_size, config)
-    gain = _projected_gain(observations, incumbents, config.horizon_fraction)
+    gain = _projected_gain(observations, incumbents, config.horizon_fraction, config.alpha)
     ceiling, low, high = _ceiling(incumbent.correct, gain, config)
     beaten = [e for e in effects if e.p_value < config.alpha]
 
@@ -238,9 +238,10 @@ def _mde(comparisons: Sequence[_Comparison], n: int, config: PlateauConfig) -> f
 
 
 def _projected_gain(observations: Sequence[Observation], incumbents: Sequence[int | None],
-                    horizon_fraction: float) -> float:
+                    horizon_fraction: float, alpha: float) -> float:
     """Least-squares slope of best-so-far accuracy against log(1 + spend) over the points in the
-    last half of spend, times the log-spend step of spending ``horizon_fraction`` more. +inf when
+    last half of spend, raised to its upper confidence bound, times the log-spend step of
+    spending ``horizon_fraction`` more. +inf when
     fewer than 3 points (or no spread in spend) leave the slope undetermined."""
     total = observations[-1].spend
     xs: list[float] = []
@@ -260,7 +261,18 @@ def _projected_gain(observations: Sequence[Observation], incumbents: Sequence[in
         return INF
     slope = float(dx @ (y - y.mean())) / sxx
     step = math.log1p(total * (1.0 + horizon_fraction)) - math.log1p(total)
-    return max(0.0, slope) * step
+    return max(0.0, slope + _slope_margin(dx, y - y.mean(), slope, sxx, alpha)) * step
+
+
+def _slope_margin(dx: np.ndarray, dy: np.ndarray, slope: float, sxx: float, alpha: float) -> float:
+    """One-sided upper confidence margin of the least-squares slope (z * standard error), so a
+    noisy, still-rising curve is projected optimistically rather than read as flat. A truly
+    flat best-so-far curve has no residuals and no margin."""
+    if len(dx) <= 2:
+        return 0.0
+    residuals = dy - slope * dx
+    se = math.sqrt(float(residuals @ residuals) / (len(dx) - 2) / sxx)
+    return NormalDist().inv_cdf(1.0 - alpha) * se
 
 
 def _ceiling(correct: Mapping[str, bool], gain: float, config: PlateauConfig) -> tuple[float, float, float]:
