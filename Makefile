@@ -11,7 +11,7 @@ setup:
 
 # The main job on the embedded local model (for now: a baseline evaluation).
 demo: setup
-	$(BIN)/promptopt eval banking77 --data-dir $(DATA_DIR) --split dev --limit 100 --demos 10 --demo-strategy retrieved --json runs/demo-eval.json
+	$(BIN)/promptopt eval banking77 --data-dir $(DATA_DIR) --split dev --limit 60 --demos 10 --demo-strategy retrieved --json runs/demo-eval.json
 
 test: setup
 	PROMPTOPT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q
