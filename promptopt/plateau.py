@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
-from scipy import special
+
+from promptopt.paired import discordance, mcnemar_greater
 
 NAN = float("nan")
 INF = float("inf")
@@ -209,21 +210,11 @@ def _incumbents_before(observations: Sequence[Observation], full_size: int) -> l
     return result
 
 
-def _mcnemar_p(b: int, c: int) -> float:
-    """One-sided exact McNemar: P(Binomial(b + c, 1/2) >= b); 1 when there is no discordance."""
-    if b + c == 0 or b == 0:
-        return 1.0
-    return float(special.bdtrc(b - 1, b + c, 0.5))
-
-
 def _compare(candidate: Observation, incumbent: Observation) -> _Comparison:
-    shared = candidate.correct.keys() & incumbent.correct.keys()
-    b = sum(1 for k in shared if candidate.correct[k] and not incumbent.correct[k])
-    c = sum(1 for k in shared if incumbent.correct[k] and not candidate.correct[k])
-    n = len(shared)
-    effect = (b - c) / n if n else NAN
-    discordance = (b + c) / n if n else NAN
-    return _Comparison(CandidateEffect(candidate.candidate_id, n, effect, _mcnemar_p(b, c)), discordance)
+    d = discordance(candidate.correct, incumbent.correct)
+    rate = (d.b + d.c) / d.n if d.n else NAN
+    effect = CandidateEffect(candidate.candidate_id, d.n, d.effect, mcnemar_greater(d.b, d.c))
+    return _Comparison(effect, rate)
 
 
 def _mde(comparisons: Sequence[_Comparison], n: int, config: PlateauConfig) -> float:
