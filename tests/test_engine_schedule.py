@@ -49,3 +49,27 @@ def test_a_shared_prefix_gives_the_same_chunks_up_to_the_boundary(n: int, bounda
 
 def test_parser_reads_the_first_non_empty_line() -> None:
     assert LabelParser(("card_arrival", "refund")).parse("\n\n  card_arrival\nbecause...") == "card_arrival"
+
+
+def test_reuse_needs_identical_chunks_below_the_reuse_point() -> None:
+    from promptopt.llm.local import reusable_prefix
+
+    previous = schedule(300, 100, 64)  # [0, 64, 100, 164, 228, 292]
+    current = schedule(300, 228, 64)  # [0, 64, 128, 192, 228, 292]
+    assert reusable_prefix(previous, current, limit=299) == 64  # 228 is shared but chunked differently
+    same = schedule(320, 100, 64)
+    assert reusable_prefix(previous, same, limit=250) == 228
+    assert reusable_prefix(previous, same, limit=99) == 64
+    assert reusable_prefix(previous, same, limit=10) == 0
+
+
+@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+@given(n1=st.integers(2, 800), p1=st.integers(0, 800), n2=st.integers(2, 800), p2=st.integers(0, 800),
+       limit=st.integers(0, 800))
+def test_reused_prefix_is_chunked_identically(n1: int, p1: int, n2: int, p2: int, limit: int) -> None:
+    from promptopt.llm.local import reusable_prefix
+
+    a, b = schedule(n1, p1, 64), schedule(n2, p2, 64)
+    keep = reusable_prefix(a, b, limit)
+    assert keep <= limit and keep in a and keep in b
+    assert [s for s in a if s <= keep] == [s for s in b if s <= keep]

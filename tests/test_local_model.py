@@ -128,3 +128,28 @@ def test_qwen_beats_chance_with_retrieved_demos(data_dir: Path, tmp_path: Path) 
     result = run.evaluator.evaluate(candidate, examples)
     assert result.scores.accuracy >= 0.4, [(r.gold, r.raw) for r in result.records]
     assert result.invalid <= 3
+
+
+def test_answers_do_not_depend_on_the_order_of_calls() -> None:
+    """The property the aligned engine exists for: two engines see the same prompts in
+    opposite orders (with a shared prefix and per-input demos, as with retrieval) and give
+    identical answers."""
+    path = local.prepare(local.PACKAGED["qwen2.5-0.5b-instruct"], local.default_models_dir())
+    system = {"role": "system", "content": "Classify the message. Labels:\n" + "\n".join(
+        f"intent_{i}_{word}" for i, word in enumerate(["card", "refund", "rate", "pin", "topup"] * 8))}
+    prompts = []
+    for i, text in enumerate(["where is my card", "I want my money back", "what rate do you use",
+                              "forgot my pin", "top up failed twice"]):
+        demo = [{"role": "user", "content": f"example {i} " * (i + 1)}, {"role": "assistant", "content": "intent_0_card"}]
+        prompts.append([system, *demo, {"role": "user", "content": text}])
+    first, second = local.LlamaEngine(), local.LlamaEngine()
+    try:
+        def answer(engine: local.LlamaEngine, messages: list[dict[str, str]]) -> str:
+            return engine.chat(path, messages, temperature=0.0, max_tokens=12, stop=["\n"], seed=0).text
+
+        forward = [answer(first, p) for p in prompts]
+        backward = [answer(second, p) for p in reversed(prompts)][::-1]
+        assert forward == backward
+    finally:
+        first.close()
+        second.close()

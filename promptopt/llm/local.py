@@ -265,6 +265,18 @@ def schedule(n: int, boundary: int, align: int) -> list[int]:
     return starts
 
 
+def reusable_prefix(previous: list[int], current: list[int], limit: int) -> int:
+    """The longest cached prefix that is safe to reuse: a chunk start ``s <= limit`` below
+    which both schedules have exactly the same chunks (so every reused position was computed
+    from the same batch as it would be now). 0 when none."""
+    best = 0
+    for a, b in zip(previous, current, strict=False):
+        if a != b or a > limit:
+            break
+        best = a
+    return best
+
+
 def _aligned_llama_class() -> Any:
     """A ``Llama`` whose answers do not depend on what it evaluated before.
 
@@ -349,8 +361,7 @@ def _aligned_llama_class() -> Any:
                 if cached != new:
                     break
                 common += 1
-            limit = min(common, len(tokens) - 1)
-            return max((s for s in starts if s <= limit and s in self._starts), default=0)
+            return reusable_prefix(sorted(self._starts), starts, min(common, len(tokens) - 1))
 
     return AlignedLlama
 
