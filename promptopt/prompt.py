@@ -77,8 +77,8 @@ class LabelParser:
 
     Reads the first non-empty line. Tolerates case, surrounding whitespace and quotes, a
     trailing period, a leading ``Label:``-style prefix, and spaces/hyphens written for
-    underscores. It never guesses
-    between labels: an answer that is not exactly one label after normalisation is invalid.
+    underscores. It never guesses between labels: an answer that is not exactly one label
+    after normalisation is invalid.
     """
 
     def __init__(self, labels: Sequence[str], output_format: str = "label") -> None:
@@ -89,10 +89,10 @@ class LabelParser:
             self._keys.setdefault(normalize(target), label)
 
     def parse(self, completion: str) -> str | None:
-        for line in [line for line in completion.splitlines() if line.strip()][:1]:
-            for variant in _variants(line):
-                if variant in self._keys:
-                    return self._keys[variant]
+        line = next((line for line in completion.splitlines() if line.strip()), "")
+        for variant in _variants(line):
+            if variant in self._keys:
+                return self._keys[variant]
         return None
 
 

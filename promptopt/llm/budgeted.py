@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from promptopt.budget import Budget, BudgetExhausted
 from promptopt.cost import Ledger
@@ -20,16 +20,17 @@ class BudgetedCompleter:
     ledger: Ledger
     budget: Budget
     clock: Callable[[], float] = time.monotonic
-    started: float = field(default=float("nan"))
+    started: float | None = None  # None: the clock starts now
 
     def __post_init__(self) -> None:
-        if self.started != self.started:  # NaN: start the clock now
+        if self.started is None:
             self.started = self.clock()
 
     def fingerprint(self, model: str) -> str:
         return self.inner.fingerprint(model)
 
     def remaining_reason(self) -> str | None:
+        assert self.started is not None
         return self.budget.exceeded(self.ledger.totals, self.clock() - self.started)
 
     def complete(self, request: CompletionRequest) -> CompletionResponse:

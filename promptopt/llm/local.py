@@ -293,7 +293,7 @@ def _aligned_llama_class() -> Any:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     class AlignedLlama(Llama):
-        _starts: frozenset[int] = frozenset({0})  # reusable chunk starts of the last prompt
+        _starts: tuple[int, ...] = (0,)  # chunk starts of the last prompt (sorted)
         _formatter: Any = None
 
         @property
@@ -317,13 +317,12 @@ def _aligned_llama_class() -> Any:
             return tokens, boundary, stops
 
         def _format(self, messages: list[dict[str, str]]) -> tuple[str, list[str]]:
-            template = self.metadata.get("tokenizer.chat_template")
-            if not template:
+            if self.is_plain:
                 return plain_prompt(messages), ["\n\n", "\nInput:", "\nLabel:"]
             if self._formatter is None:
                 eos, bos = self.token_eos(), self.token_bos()
                 self._formatter = Jinja2ChatFormatter(
-                    template=template, eos_token=self._model.token_get_text(eos) if eos != -1 else "",
+                    template=self.metadata["tokenizer.chat_template"], eos_token=self._model.token_get_text(eos) if eos != -1 else "",
                     bos_token=self._model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos])
             result = self._formatter(messages=messages)
             self._add_bos = not result.added_special
@@ -340,7 +339,7 @@ def _aligned_llama_class() -> Any:
                 return self.create_completion(prompt=tokens, top_k=1 if params["temperature"] == 0 else 40,
                                               **params)
             except Exception:
-                self._starts, self.n_tokens = frozenset({0}), 0  # state unknown: start cold next time
+                self._starts, self.n_tokens = (0,), 0  # state unknown: start cold next time
                 raise
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
@@ -352,7 +351,7 @@ def _aligned_llama_class() -> Any:
             for begin, end in zip(starts, [*starts[1:], len(tokens)], strict=True):
                 if keep <= begin and end < len(tokens):  # the last chunk is left to generate()
                     self.eval(tokens[begin:end])
-            self._starts = frozenset(starts)
+            self._starts = tuple(starts)
             yield from super().generate(tokens, *args, **kwargs)
 
         def _reusable(self, tokens: list[int], starts: list[int]) -> int:
@@ -361,7 +360,7 @@ def _aligned_llama_class() -> Any:
                 if cached != new:
                     break
                 common += 1
-            return reusable_prefix(sorted(self._starts), starts, min(common, len(tokens) - 1))
+            return reusable_prefix(list(self._starts), starts, min(common, len(tokens) - 1))
 
     return AlignedLlama
 

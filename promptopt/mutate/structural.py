@@ -4,10 +4,17 @@ presentation, output format, and crossover of two parents' components."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 
 from promptopt.candidate import Candidate
 from promptopt.demos import random_demo_ids, stratified_demo_ids
 from promptopt.mutate.base import MutationContext, register
+from promptopt.task import Example
+
+
+def _picker(strategy: str) -> Callable[[Sequence[Example], int, random.Random], tuple[str, ...]]:
+    """How demo ids are drawn for a fixed (random) or stratified set."""
+    return stratified_demo_ids if strategy == "stratified" else random_demo_ids
 
 
 @register("resample_demos")
@@ -15,8 +22,8 @@ def resample_demos(parent: Candidate, ctx: MutationContext, *, rng: random.Rando
     """A fresh draw of the same number of fixed (random) or stratified demos."""
     if parent.demo_strategy not in ("fixed", "stratified"):
         return None
-    pick = stratified_demo_ids if parent.demo_strategy == "stratified" else random_demo_ids
-    return parent.derive(operator="resample_demos", demo_ids=pick(ctx.train, len(parent.demo_ids), rng))
+    return parent.derive(operator="resample_demos",
+                         demo_ids=_picker(parent.demo_strategy)(ctx.train, len(parent.demo_ids), rng))
 
 
 @register("restratify")
@@ -38,8 +45,7 @@ def change_k(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> 
     k = rng.choice(choices)
     if parent.demo_strategy == "retrieved":
         return parent.derive(operator="change_k", k=k)
-    pick = stratified_demo_ids if parent.demo_strategy == "stratified" else random_demo_ids
-    return parent.derive(operator="change_k", demo_ids=pick(ctx.train, k, rng))
+    return parent.derive(operator="change_k", demo_ids=_picker(parent.demo_strategy)(ctx.train, k, rng))
 
 
 @register("reorder_demos")
