@@ -14,6 +14,20 @@ from promptopt.errors import PromptoptError, UsageError
 
 
 @dataclass(frozen=True)
+class Reserve:
+    """Spend set aside for later work (the final test scoring): the search may not use it.
+    Estimates, so fractional tokens and seconds are fine."""
+
+    calls: int = 0
+    tokens: float = 0.0
+    usd: float = 0.0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {"calls": self.calls, "tokens": self.tokens, "usd": self.usd, "seconds": self.seconds}
+
+
+@dataclass(frozen=True)
 class Budget:
     """Limits; None means unlimited. ``seconds`` is wall time since the run started."""
 
@@ -33,16 +47,18 @@ class Budget:
     def unlimited(self) -> bool:
         return all(getattr(self, n) is None for n in ("calls", "tokens", "usd", "seconds"))
 
-    def exceeded(self, totals: Totals, elapsed_s: float) -> str | None:
-        """The name of the first limit reached (``budget-calls``, ...), or None."""
+    def exceeded(self, totals: Totals, elapsed_s: float, reserve: Reserve | None = None) -> str | None:
+        """The name of the first limit reached (``budget-calls``, ...), or None. Spend set
+        aside in ``reserve`` counts as already spent."""
+        r = reserve or Reserve()
         live_calls = totals.calls - totals.cached_calls
-        if self.calls is not None and live_calls >= self.calls:
+        if self.calls is not None and live_calls + r.calls >= self.calls:
             return "budget-calls"
-        if self.tokens is not None and totals.live_tokens >= self.tokens:
+        if self.tokens is not None and totals.live_tokens + r.tokens >= self.tokens:
             return "budget-tokens"
-        if self.usd is not None and totals.usd is not None and totals.usd >= self.usd:
+        if self.usd is not None and totals.usd is not None and totals.usd + r.usd >= self.usd:
             return "budget-usd"
-        if self.seconds is not None and elapsed_s >= self.seconds:
+        if self.seconds is not None and elapsed_s + r.seconds >= self.seconds:
             return "time-limit"
         return None
 

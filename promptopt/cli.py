@@ -240,6 +240,309 @@ def _print_summary(s: dict[str, Any], cache_file: Path | None) -> None:
         out.print(f"[dim]{s['cached_calls']} calls came from the cache {cache_file} (cost 0; use --no-cache to call again)[/]")
 
 
+# -- optimize / resume / runs / show ------------------------------------------------------------
+
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds run folders.")]
+BudgetCallsOpt = Annotated[int | None, typer.Option("--budget-calls", help="Stop after N model calls (task and proposer; cache hits are free).")]
+BudgetTokensOpt = Annotated[int | None, typer.Option("--budget-tokens", help="Stop after N prompt+completion tokens of live calls.")]
+BudgetUsdOpt = Annotated[float | None, typer.Option("--budget-usd", help="Stop after spending X dollars (LiteLLM prices).")]
+TimeLimitOpt = Annotated[float | None, typer.Option("--time-limit", help="Stop after S wall seconds (the final test scoring included).")]
+
+
+@dataclass(frozen=True)
+class OptimizeArgs:
+    task: str
+    model: str
+    proposer_model: str | None
+    budget: dict[str, Any]
+    seed: int
+    dev_limit: int | None
+    test_limit: int | None
+    max_trials: int | None
+    k_choices: str
+    data_dir: Path | None
+    models_dir: Path | None
+    cache_dir: Path | None
+    use_cache: bool
+    run_dir: Path | None
+    runs_dir: Path
+
+
+@app.command("optimize")
+def optimize_cmd(
+    task: Annotated[str, typer.Argument(help="A task name in tasks/ or a path to a task file.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Task model: any LiteLLM model string, or local/<name>.")] = DEFAULT_MODEL,
+    proposer_model: Annotated[str | None, typer.Option("--proposer-model", help="Model that writes instructions (default: the task model).")] = None,
+    budget_calls: BudgetCallsOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    time_limit: TimeLimitOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed for slices, sampler, demos and proposals (0 is a seed).")] = 0,
+    dev_limit: Annotated[int | None, typer.Option(help="Dev examples to search on (stratified sample; 0 = all).")] = 200,
+    test_limit: Annotated[int | None, typer.Option(help="Test examples for the final scoring (stratified; default all).")] = None,
+    max_trials: Annotated[int | None, typer.Option(help="Stop after N sampler trials.")] = None,
+    k_choices: Annotated[str, typer.Option(help="Demo counts the search may use, comma-separated.")] = "4,8,12",
+    data_dir: DataDirOpt = None,
+    models_dir: ModelsDirOpt = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")] = False,
+    run_dir: Annotated[Path | None, typer.Option(help="Run folder (default: runs/<time>-<task>-<id>).")] = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+) -> None:
+    """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
+    budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
+    args = OptimizeArgs(task, model, proposer_model, budget, seed, dev_limit or None, test_limit, max_trials,
+                        k_choices, data_dir, models_dir, cache_dir, not no_cache, run_dir, runs_dir)
+    run_guarded(lambda: _optimize(args))
+
+
+def _parse_k_choices(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise UsageError(f"--k-choices must be positive integers separated by commas (seen: {text!r})",
+                         hint="for example --k-choices 4,8,12")
+    return values
+
+
+def _check_limits(args: OptimizeArgs) -> None:
+    for name, value in (("--test-limit", args.test_limit), ("--max-trials", args.max_trials)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1 (seen: {value})", hint=f"drop {name} to use the default")
+    if args.dev_limit is not None and args.dev_limit < 2:
+        raise UsageError(f"--dev-limit must be at least 2 (seen: {args.dev_limit})", hint="use 0 for the whole dev split")
+
+
+def _optimize(args: OptimizeArgs) -> None:
+    from promptopt import session
+    from promptopt.budget import Budget
+    from promptopt.search.space import SearchSpace
+    from promptopt.store import RunStore, new_run_dir
+
+    _check_limits(args)
+    settings = session.OptimizeSettings(
+        task=args.task, model=args.model, proposer_model=args.proposer_model, seed=args.seed,
+        budget=Budget(**args.budget), dev_limit=args.dev_limit, test_limit=args.test_limit,
+        max_trials=args.max_trials, space=SearchSpace(k_choices=_parse_k_choices(args.k_choices)))
+    paths = _paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
+    with err.status("loading the task…"):
+        task = session.load(args.task, paths)
+    dev, test = session.optimize_slices(task, settings)
+    path = args.run_dir or new_run_dir(args.runs_dir, task.name)
+    store = RunStore.create(path, {"run_id": path.name, **session.new_run_info(task, settings, dev, test)})
+    _run_optimizer(task, settings, paths, store)
+
+
+@app.command("resume")
+def resume_cmd(
+    run: Annotated[Path, typer.Argument(help="The run folder to continue (see `promptopt runs`).")],
+    budget_calls: BudgetCallsOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    time_limit: TimeLimitOpt = None,
+    data_dir: DataDirOpt = None,
+    models_dir: ModelsDirOpt = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")] = False,
+) -> None:
+    """Continue an interrupted run where it stopped (budgets may be raised)."""
+    budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
+    run_guarded(lambda: _resume(run, budget, data_dir, models_dir, cache_dir, not no_cache))
+
+
+def _resume(run: Path, budget: dict[str, Any], data_dir: Path | None, models_dir: Path | None,
+            cache_dir: Path | None, use_cache: bool) -> None:
+    from dataclasses import replace
+
+    from promptopt import session
+    from promptopt.budget import Budget
+    from promptopt.store import RunStore
+
+    store = RunStore.open(run)
+    if store.has("summary.json"):
+        raise UsageError(f"run {run} is finished (it has a summary.json); there is nothing to resume",
+                         hint=f"see it with: promptopt show {run}")
+    info = store.read_json("run.json")
+    settings = session.OptimizeSettings.from_json(info["settings"])
+    raised = {k: v for k, v in budget.items() if v is not None}
+    if raised:
+        settings = replace(settings, budget=Budget(**{**settings.budget.to_json(), **raised}))
+        store.write_json("run.json", {**info, "settings": settings.to_json()})
+    paths = _paths(data_dir, models_dir, cache_dir, use_cache)
+    with err.status("loading the task…"):
+        task = session.load(info.get("task_file") or info["task"], paths)
+    session.check_same_data(task, info)
+    _run_optimizer(task, settings, paths, store)
+
+
+def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
+    from promptopt import session
+
+    display = OptimizeDisplay(err)
+    with err.status(f"checking model {settings.model}…"):
+        run = session.open_optimize(task, settings, paths, store, env=os.environ, observers=[display])
+    if run.estimate.get("warning"):
+        err.print(f"[yellow]warning:[/] {run.estimate['warning']}", highlight=False)
+    out.print(f"run folder: {store.path}")
+    try:
+        with display:
+            summary = run.optimizer.run()
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted[/]: everything done so far is in {store.path}; "
+                  f"continue with: promptopt resume {store.path}")
+        raise typer.Exit(130) from None
+    _print_run_summary(summary, store.path)
+
+
+class OptimizeDisplay:
+    """Live progress of a run (best score, spend, candidates, plateau status). On a terminal
+    it is one refreshing status line; otherwise a line per finished evaluation."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.state: dict[str, Any] = {"evals": 0, "best": None, "calls": 0, "tokens": 0, "usd": 0.0,
+                                      "plateau": "-", "current": "-", "done": 0, "elapsed": 0.0}
+        self._status: Any = None
+
+    def __enter__(self) -> OptimizeDisplay:
+        if self.console.is_terminal:
+            self._status = self.console.status(self._line())
+            self._status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "example":
+            self.state["done"] += 1
+        elif kind == "eval_start":
+            self.state.update(current=f"{event['candidate']} ({event['operator']})", done=0)
+        elif kind == "evaluated":
+            self._evaluated(event)
+        elif kind == "incumbent":
+            self.state["best"] = event["accuracy"]
+        elif kind == "plateau":
+            self.state["plateau"] = "reached" if event["plateau"] else "not yet"
+        elif kind == "stop":
+            self.console.print(f"search stopped: {event['reason']}; scoring baseline and best on test…")
+        if self._status is not None:
+            self._status.update(self._line())
+
+    def _evaluated(self, event: dict[str, Any]) -> None:
+        self.state.update(evals=self.state["evals"] + 1, calls=event["calls"], tokens=event["spend_tokens"],
+                          usd=event["usd"], elapsed=event["elapsed_s"])
+        if self._status is None:
+            raced = " (stopped early: worse than the best)" if event["raced_out"] else ""
+            self.console.print(f"[{event['elapsed_s']:7.0f}s] {event['candidate']} {event['operator']:<20} "
+                               f"dev {event['accuracy']:.1%} on {event['n']}{raced} | {self._line()}", highlight=False)
+
+    def _line(self) -> str:
+        s = self.state
+        best = "-" if s["best"] is None else f"{s['best']:.1%}"
+        usd = "n/a" if s["usd"] is None else f"${s['usd']:.4f}"
+        return (f"candidates {s['evals']} · best dev {best} · calls {s['calls']} · tokens {s['tokens']} · {usd}"
+                f" · plateau {s['plateau']} · now {s['current']} [{s['done']}]")
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _ci(values: list[float] | None) -> str:
+    return "" if not values else f"  [{values[0]:.1%}, {values[1]:.1%}]"
+
+
+def _print_run_summary(s: dict[str, Any], path: Path) -> None:
+    table = Table(title=f"run {path.name}: stopped by {s['stop_reason']}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    usd = "n/a (unpriced)" if s["usd"] is None else f"${s['usd']:.4f}"
+    rows = [("baseline (zero-shot) test accuracy", _pct(s["baseline_test_accuracy"]) + _ci(s["baseline_test_ci"])),
+            ("best prompt test accuracy", _pct(s["best_test_accuracy"]) + _ci(s["best_test_ci"])),
+            ("best prompt dev accuracy", f"{_pct(s['best_dev_accuracy'])} on {s['best_dev_n']}"),
+            ("test examples", str(s["test_n"]) + (f" (incomplete: {s['test_incomplete']})" if s["test_incomplete"] else "")),
+            ("best candidate", f"{s['best_candidate_id']} ({s['best_prompt_tokens_per_call']:.0f} prompt tokens/call)"),
+            ("trials / evaluations", f"{s['trials']} / {s['evaluations']}"),
+            ("calls", f"{s['calls']} ({s['cached_calls']} cached; " + ", ".join(f"{k} {v}" for k, v in s["calls_by_role"].items()) + ")"),
+            ("tokens", f"{s['prompt_tokens']} prompt + {s['completion_tokens']} completion"),
+            ("cost", usd), ("time", f"{s['seconds']:.0f} s")]
+    plateau = s.get("plateau") or {}
+    if plateau:
+        rows.append(("plateau", ("reached: " if plateau["plateau"] else "not reached: ") + plateau["reason"]))
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    out.print(f"run folder: {path}  (summary.json, candidates.jsonl, evaluations.jsonl, ledger.jsonl, events.jsonl)")
+
+
+@app.command("runs")
+def runs_cmd(runs_dir: Annotated[Path, typer.Argument(help="Folder that holds run folders.")] = Path("runs")) -> None:
+    """List runs: task, model, state, best test accuracy, stop reason."""
+    run_guarded(lambda: _runs(runs_dir))
+
+
+def _runs(runs_dir: Path) -> None:
+    from promptopt.store import RunStore
+
+    table = Table(title=f"runs in {runs_dir}")
+    for column in ("run", "task", "model", "state", "best test", "baseline test", "stop"):
+        table.add_column(column)
+    folders = sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file()) if runs_dir.is_dir() else []
+    for folder in folders:
+        try:
+            store = RunStore.open(folder)
+            info = store.read_json("run.json")
+        except PromptoptError as exc:
+            table.add_row(folder.name, "", "", f"[red]{exc.what}[/]", "", "", "")
+            continue
+        summary = store.read_json("summary.json") if store.has("summary.json") else None
+        state = "finished" if summary else "unfinished (promptopt resume)"
+        table.add_row(folder.name, info.get("task", "?"), info.get("settings", {}).get("model", "?"), state,
+                      _pct(summary["best_test_accuracy"]) if summary else "", _pct(summary["baseline_test_accuracy"]) if summary else "",
+                      summary["stop_reason"] if summary else "")
+    out.print(table)
+    if not folders:
+        out.print(f"no runs in {runs_dir} (start one with: promptopt optimize TASK)")
+
+
+@app.command("show")
+def show_cmd(run: Annotated[Path, typer.Argument(help="A run folder.")],
+             as_json: Annotated[bool, typer.Option("--json", help="Print summary.json as is.")] = False) -> None:
+    """Summarize one run: result, best prompt, spend, plateau evidence."""
+    run_guarded(lambda: _show(run, as_json))
+
+
+def _show(run: Path, as_json: bool) -> None:
+    import json
+
+    from promptopt.history import History
+    from promptopt.store import RunStore
+
+    store = RunStore.open(run)
+    if not store.has("summary.json"):
+        history = History.load(store)
+        done = history.of_kind("evaluated")
+        best = max(done, key=lambda e: e["accuracy"] if not e["raced_out"] else -1, default=None)
+        out.print(f"run {run.name} is unfinished: {len(done)} candidates evaluated"
+                  + (f", best dev {best['accuracy']:.1%} ({best['candidate']})" if best else "")
+                  + f". Continue with: promptopt resume {run}")
+        return
+    summary = store.read_json("summary.json")
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    _print_run_summary(summary, run)
+    comp = summary["best_candidate"]["components"]
+    out.print("[bold]best prompt[/]: " + ", ".join(f"{k}={v}" for k, v in comp.items()
+                                                 if k not in ("instruction", "label_descriptions", "demo_ids")))
+    out.print(f"[bold]instruction[/]: {comp['instruction']}", highlight=False)
+
+
 def entrypoint() -> None:
     app()
 

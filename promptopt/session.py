@@ -6,23 +6,34 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptopt.budget import Budget
 from promptopt.candidate import Candidate
 from promptopt.config import Paths
-from promptopt.cost import Ledger
+from promptopt.cost import Ledger, LedgerRecord
 from promptopt.demos import DemoSource, random_demo_ids, stratified_demo_ids
+from promptopt.describe import keyword_descriptions
+from promptopt.errors import DataError, UsageError
 from promptopt.evaluate import EvalResult, EvalSettings, Evaluator
+from promptopt.history import History
 from promptopt.llm import local
+from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.gateway import LiteLLMGateway
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.types import Completer
+from promptopt.mutate import CompleterWriter
+from promptopt.optimize import OptimizeConfig, Optimizer, TaskData, budget_estimate
 from promptopt.prompt import default_instruction
-from promptopt.store import atomic_write
+from promptopt.racing import race_order
+from promptopt.search.space import SearchSpace
+from promptopt.search.tpe import TPESearch
+from promptopt.store import RunStore, atomic_write
 from promptopt.task import Example, Task, sample
 from promptopt.task_io import load_task
 
@@ -110,3 +121,167 @@ def write_json(path: Path, data: Any) -> None:
 
 def write_jsonl(path: Path, rows: Iterable[Any]) -> None:
     atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+# -- optimization runs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptimizeSettings:
+    """Everything that defines an optimization run; stored in run.json so ``resume`` rebuilds
+    the same run. Budgets may be raised on resume; nothing else changes."""
+
+    task: str
+    model: str
+    proposer_model: str | None = None
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    dev_limit: int | None = 200
+    test_limit: int | None = None
+    max_trials: int | None = None
+    first_rung: int = 20
+    space: SearchSpace = field(default_factory=SearchSpace)
+    concurrency: int | None = None
+    temperature: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "model": self.model, "proposer_model": self.proposer_model,
+                "seed": self.seed, "budget": self.budget.to_json(), "dev_limit": self.dev_limit,
+                "test_limit": self.test_limit, "max_trials": self.max_trials, "first_rung": self.first_rung,
+                "space": self.space.to_json(), "concurrency": self.concurrency, "temperature": self.temperature}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> OptimizeSettings:
+        fields = dict(data)
+        fields["budget"] = Budget(**fields["budget"])
+        fields["space"] = SearchSpace.from_json(fields["space"])
+        return OptimizeSettings(**fields)
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of promptopt and the libraries a run depends on (no imports)."""
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for name in ("promptopt", "litellm", "optuna", "dspy", "llama_cpp_python", "datasets", "scikit-learn"):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def optimize_slices(task: Task, settings: OptimizeSettings) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    """The dev slice in racing order (stratified sample, then a seeded shuffle) and the test
+    slice (stratified, so --test-limit 770 on banking77 is 10 per label)."""
+    dev = sample(task.split("dev"), settings.dev_limit, seed=settings.seed, stratified=True)
+    test = sample(task.split("test"), settings.test_limit, seed=settings.seed, stratified=True)
+    return race_order(dev, settings.seed), test
+
+
+def seed_points(space: SearchSpace) -> list[dict[str, Any]]:
+    """The trials evaluated first: the zero-shot baseline, then the plain retrieval baseline
+    (the largest k up to 10), when the space contains them."""
+    points: list[dict[str, Any]] = [{"instruction": 0, "labels": space.label_styles[0], "demos": "none",
+                                     "format": space.output_formats[0]}]
+    if "retrieved" in space.demo_strategies:
+        k = max((k for k in space.k_choices if k <= 10), default=min(space.k_choices))
+        points.append({**points[0], "demos": "retrieved", "k": k})
+    return [p for p in points if space.contains(p)]
+
+
+def new_run_info(task: Task, settings: OptimizeSettings, dev: tuple[Example, ...],
+                 test: tuple[Example, ...]) -> dict[str, Any]:
+    return {"run_kind": "optimize", "task": task.name,
+            "task_file": str(task.spec.source) if task.spec.source else None,
+            "settings": settings.to_json(), "versions": versions(), "data_hashes": dict(task.data_hashes),
+            "dev_ids": [e.id for e in dev], "test_ids": [e.id for e in test]}
+
+
+def check_same_data(task: Task, info: Mapping[str, Any]) -> None:
+    if dict(task.data_hashes) != info.get("data_hashes"):
+        raise DataError(f"the data files of task {task.name!r} changed since this run started",
+                        hint="resume with the data the run was started on (see data_hashes in run.json), "
+                             "or start a new run")
+
+
+def restored_ledger(store: RunStore) -> Ledger:
+    """The ledger of a run so far (for budgets across a resume), then appending to its file."""
+    ledger = Ledger()
+    for row in store.read("ledger"):
+        ledger.record(LedgerRecord(**row))
+    ledger.sink = lambda record: store.append("ledger", record.to_json())
+    return ledger
+
+
+def elapsed_before(history: History) -> float:
+    """Wall seconds the run had used when its last process stopped (last recorded figure)."""
+    return max((float(e["elapsed_s"]) for e in history.events if "elapsed_s" in e), default=0.0)
+
+
+@dataclass
+class OptimizeRun:
+    optimizer: Optimizer
+    store: RunStore
+    settings: OptimizeSettings
+    estimate: dict[str, Any]
+
+
+def open_optimize(task: Task, settings: OptimizeSettings, paths: Paths, store: RunStore, *,
+                  env: Mapping[str, str], observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+                  clock: Callable[[], float] = time.monotonic) -> OptimizeRun:
+    """Build the loop for a new or resumed run folder (``store``), checking both models first."""
+    ledger = restored_ledger(store)
+    gateway, metered = build_completer(paths, ledger)
+    for model in dict.fromkeys([settings.model, settings.proposer_model or settings.model]):
+        gateway.check(model, env)
+    _check_usd_budget(settings, gateway)
+    return assemble_optimize(task, settings, store, metered=metered, ledger=ledger, observers=observers,
+                             clock=clock)
+
+
+def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *, metered: Completer,
+                      ledger: Ledger, observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+                      clock: Callable[[], float] = time.monotonic) -> OptimizeRun:
+    """The loop over an already metered completer (``ledger`` must record its calls). Tests
+    pass a fake completer here; :func:`open_optimize` passes the real gateway stack."""
+    dev, test = optimize_slices(task, settings)
+    history = History.load(store)
+    gate = BudgetedCompleter(metered, ledger, settings.budget, clock=clock,
+                             started=clock() - elapsed_before(history))
+    workers = settings.concurrency or (1 if local.is_local(settings.model) else 8)
+    evaluator = Evaluator(completer=gate, labels=task.labels, demo_source=DemoSource(task.split("train")),
+                          settings=EvalSettings(model=settings.model, temperature=settings.temperature,
+                                                concurrency=workers, seed=settings.seed))
+    search = TPESearch(settings.space, store.path / "study.sqlite3", seed=settings.seed)
+    if not history.events:
+        search.enqueue(seed_points(settings.space))
+    data = TaskData(description=task.spec.description, labels=task.labels, train=task.split("train"),
+                    dev=dev, test=test, seed_instruction=seed_instruction(task),
+                    descriptions=_descriptions(task, settings.space))
+    config = OptimizeConfig(seed=settings.seed, max_trials=settings.max_trials, first_rung=settings.first_rung,
+                            k_choices=settings.space.k_choices)
+    writer = CompleterWriter(gate, settings.proposer_model or settings.model)
+    optimizer = Optimizer(data=data, config=config, search=search, evaluator=evaluator, gate=gate,
+                          history=history, writer=writer, observers=observers)
+    estimate = budget_estimate(settings.budget, n_dev=len(dev), n_test=len(test), first_rung=settings.first_rung)
+    return OptimizeRun(optimizer=optimizer, store=store, settings=settings, estimate=estimate)
+
+
+def seed_instruction(task: Task) -> str:
+    return task.spec.instruction or default_instruction(task.spec.description)
+
+
+def _descriptions(task: Task, space: SearchSpace) -> tuple[tuple[str, str], ...]:
+    if "described" not in space.label_styles:
+        return ()
+    return keyword_descriptions(task.split("train"), task.labels)
+
+
+def _check_usd_budget(settings: OptimizeSettings, gateway: LiteLLMGateway) -> None:
+    if settings.budget.usd is None:
+        return
+    for model in dict.fromkeys([settings.model, settings.proposer_model or settings.model]):
+        if gateway.price(model, 1000, 100) is None:
+            raise UsageError(f"--budget-usd cannot be enforced: model {model!r} has no price in LiteLLM's map",
+                             hint="use --budget-calls or --budget-tokens for this model")

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from promptopt.candidate import Candidate
-from promptopt.mutate import REGISTRY, MutationContext
+from promptopt.mutate import LLM_OPERATORS, REGISTRY, MutationContext
 from promptopt.task import Example
 
 LABELS = ("a", "b", "c")
@@ -21,7 +21,7 @@ PARENTS = [
     Candidate(instruction="go", demo_strategy="retrieved", k=4, label_style="described",
               label_descriptions=CTX.descriptions, output_format="code"),
 ]
-STRUCTURAL = [n for n in REGISTRY if n != "crossover"]
+STRUCTURAL = [n for n in REGISTRY if n != "crossover" and n not in LLM_OPERATORS]
 
 
 @pytest.mark.parametrize("name", STRUCTURAL)

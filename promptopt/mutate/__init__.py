@@ -1,7 +1,10 @@
 """Mutation operators: each proposes new candidates from a parent, deterministically for a
 given ``rng``. Operators are registered by name in :data:`REGISTRY`."""
 
+from promptopt.mutate import propose as _propose  # noqa: F401  (registers the LLM proposers)
 from promptopt.mutate import structural as _structural  # noqa: F401  (registers the operators)
-from promptopt.mutate.base import REGISTRY, MutationContext, Mutator, register
+from promptopt.mutate.base import REGISTRY, Failure, MutationContext, Mutator, Writer, register
+from promptopt.mutate.propose import LLM_OPERATORS, CompleterWriter
 
-__all__ = ["REGISTRY", "MutationContext", "Mutator", "register"]
+__all__ = ["LLM_OPERATORS", "REGISTRY", "CompleterWriter", "Failure", "MutationContext", "Mutator",
+           "Writer", "register"]

@@ -12,16 +12,37 @@ from promptopt.task import Example
 
 
 @dataclass(frozen=True)
+class Failure:
+    """A dev example the parent got wrong: the input, the gold label, and what it answered
+    (None when the answer was not a label)."""
+
+    text: str
+    gold: str
+    predicted: str | None
+
+
+class Writer(Protocol):
+    """Writes free text for the LLM proposers (an instruction); None when the model gave
+    nothing usable. Implementations go through the one door to models (role ``proposer``)."""
+
+    def write(self, messages: list[dict[str, str]], *, seed: int) -> str | None: ...
+
+
+@dataclass(frozen=True)
 class MutationContext:
     """What operators may draw on: the train pool (for demos), the labels, label descriptions
-    generated once from train, the choices of demo counts, and an optional second parent (for
-    crossover)."""
+    generated once from train, the choices of demo counts, an optional second parent (for
+    crossover), and for the LLM proposers a writer, the task description and the parent's
+    failures on dev (for reflection)."""
 
     train: tuple[Example, ...]
     labels: tuple[str, ...]
     descriptions: tuple[tuple[str, str], ...] = ()
     k_choices: tuple[int, ...] = (2, 4, 6, 8, 10, 16)
     other: Candidate | None = None
+    writer: Writer | None = None
+    task_description: str = ""
+    failures: tuple[Failure, ...] = ()
 
 
 class Mutator(Protocol):

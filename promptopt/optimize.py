@@ -1,0 +1,440 @@
+"""The optimization loop, and nothing else: ask, build, evaluate (racing), tell, record, check
+the stoppers; then score the baseline and the best candidate once on test and write the summary.
+
+Everything the loop learns goes to the run folder as it happens (through :class:`History`), so
+a killed run resumes from its folder: unfinished evaluations are finished from the records on
+disk (no example is scored twice), trials optuna saw asked but never told are evaluated and
+told, and the sampler, re-seeded from the history, continues as the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from promptopt.budget import Budget, BudgetExhausted, Reserve
+from promptopt.candidate import Candidate
+from promptopt.evaluate import Evaluator, ExampleRecord
+from promptopt.history import History, Row, mean_cost
+from promptopt.llm.budgeted import BudgetedCompleter
+from promptopt.mutate import LLM_OPERATORS, REGISTRY, Failure, MutationContext, Writer
+from promptopt.plateau import Observation, PlateauConfig, PlateauEvidence
+from promptopt.racing import judge, rungs
+from promptopt.scoring import Outcome, score
+from promptopt.search.space import Materials, Point, Proposal, build
+from promptopt.stoppers import (
+    FailedProposals,
+    MaxTrials,
+    PlateauStopper,
+    Stopper,
+    StopState,
+    budget_stopper,
+    first_reason,
+)
+from promptopt.task import Example
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+
+
+class SearchStrategy(Protocol):
+    def pending(self) -> list[Proposal]: ...
+    def ask(self) -> Proposal: ...
+    def tell(self, number: int, value: float) -> None: ...
+    def tell_failed(self, number: int) -> None: ...
+    def n_trials(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """Loop settings. ``first_rung``: dev examples a new candidate is scored on before the
+    first racing test; ``race_alpha``: family-wise level of the racing stop (Bonferroni over
+    the rungs); ``max_trials``: optuna trials (None: until another stopper fires)."""
+
+    seed: int = 0
+    max_trials: int | None = None
+    first_rung: int = 20
+    race_alpha: float = 0.05
+    plateau: PlateauConfig = field(default_factory=PlateauConfig)
+    max_failed_proposals: int = 5
+    k_choices: tuple[int, ...] = (4, 8, 12)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The slices the loop works on. ``dev`` is in racing order (rungs are its prefixes)."""
+
+    description: str
+    labels: tuple[str, ...]
+    train: tuple[Example, ...]
+    dev: tuple[Example, ...]
+    test: tuple[Example, ...]
+    seed_instruction: str
+    descriptions: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    candidate_id: str
+    accuracy: float
+    n: int
+    raced_out: bool
+
+
+def derived_seed(*parts: object) -> int:
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+@dataclass
+class Optimizer:
+    """One run's loop. The gate must wrap the evaluator's and the writer's completer, so that
+    the reserve it holds for the final test scoring applies to every call of the search."""
+
+    data: TaskData
+    config: OptimizeConfig
+    search: SearchStrategy
+    evaluator: Evaluator
+    gate: BudgetedCompleter
+    history: History
+    writer: Writer | None = None
+    observers: Sequence[Callable[[Event], None]] = ()
+    _failed_in_a_row: int = 0
+    _plateau: PlateauStopper = field(init=False)
+    _stoppers: list[Stopper] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._plateau = PlateauStopper(self.config.plateau, on_evidence=self._record_plateau)
+        self._stoppers = [budget_stopper, self._plateau, FailedProposals(self.config.max_failed_proposals)]
+        if self.config.max_trials is not None:
+            self._stoppers.insert(0, MaxTrials(self.config.max_trials))
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Search until a stopper fires (or the budget runs out mid-trial), then score the
+        baseline and the best candidate on test. Returns the summary (also written)."""
+        self._event({"event": "segment", "elapsed_s": self.gate.elapsed(), "trials": self.search.n_trials()})
+        reason = self._search_phase()
+        self._event({"event": "stop", "reason": reason, "elapsed_s": self.gate.elapsed()})
+        final = self._final_phase()
+        summary = self._summary(reason, final)
+        self.history.store.write_json("summary.json", summary)
+        return summary
+
+    def _search_phase(self) -> str:
+        try:
+            self._finish_unfinished()
+            while (reason := self._stop_reason()) is None:
+                self._step()
+            return reason
+        except BudgetExhausted as exc:
+            return exc.reason
+
+    def _step(self) -> None:
+        pending = self.search.pending()
+        proposal = pending[0] if pending else self.search.ask()
+        self._trial(proposal)
+
+    def _stop_reason(self) -> str | None:
+        self.gate.reserve = self._final_reserve()
+        state = StopState(trials=self.search.n_trials(), observations=tuple(self.observations()),
+                          budget_reason=self.gate.remaining_reason(), failed_in_a_row=self._failed_in_a_row)
+        return first_reason(self._stoppers, state)
+
+    # -- trials --------------------------------------------------------------------------
+
+    def _trial(self, proposal: Proposal) -> None:
+        self._event({"event": "trial", "number": proposal.number, "point": proposal.point})
+        candidate = self._materialize(proposal.point)
+        if candidate is None:
+            self._failed_in_a_row += 1
+            self.search.tell_failed(proposal.number)
+            self._event({"event": "trial_failed", "number": proposal.number,
+                         "why": "the instruction for this slot could not be written"})
+            return
+        self._failed_in_a_row = 0
+        done = self._evaluated(candidate.id)
+        if done is not None:
+            self.search.tell(proposal.number, float(done["accuracy"]))
+            self._event({"event": "duplicate", "number": proposal.number, "candidate": candidate.id})
+            self._mutate_incumbent(proposal.number)
+            return
+        outcome = self._evaluate(candidate, trial=proposal.number)
+        self.search.tell(proposal.number, outcome.accuracy)
+
+    def _materialize(self, point: Point) -> Candidate | None:
+        slot = int(point["instruction"])
+        if slot not in self._slots() and not self._write_slot(slot):
+            return None
+        materials = Materials(instructions=self._slots(), descriptions=self.data.descriptions,
+                              train=self.data.train, seed=self.config.seed)
+        return build(point, materials, parent=self.incumbent())
+
+    def _slots(self) -> dict[int, str]:
+        return {0: self.data.seed_instruction, **self.history.instruction_slots()}
+
+    def _write_slot(self, slot: int) -> bool:
+        """Fill an instruction slot with an LLM proposal: reflective (from the incumbent's
+        failures) on even slots, grounded on odd ones or while there are no failures. After two
+        failed attempts the slot falls back to the seed instruction, so the search goes on."""
+        attempts = sum(1 for e in self.history.of_kind("slot_failed") if e["slot"] == slot)
+        if attempts >= 2:
+            self._event({"event": "slot", "slot": slot, "text": self.data.seed_instruction,
+                         "operator": "fallback", "parent": None})
+            return True
+        parent = self.incumbent() or Candidate(instruction=self.data.seed_instruction)
+        failures = self._failures(parent)
+        operator = "reflective" if slot % 2 == 0 and failures else "grounded"
+        ctx = self._context(failures=failures)
+        child = REGISTRY[operator](parent, ctx, rng=random.Random(derived_seed(self.config.seed, "slot", slot, attempts)))
+        if child is None or child.instruction in self._slots().values():
+            self._event({"event": "slot_failed", "slot": slot, "operator": operator})
+            return False
+        self._event({"event": "slot", "slot": slot, "text": child.instruction, "operator": operator,
+                     "parent": parent.id})
+        return True
+
+    def _context(self, *, failures: tuple[Failure, ...] = (), other: Candidate | None = None) -> MutationContext:
+        return MutationContext(train=self.data.train, labels=self.data.labels,
+                               descriptions=self.data.descriptions, k_choices=self.config.k_choices,
+                               other=other, writer=self.writer, task_description=self.data.description,
+                               failures=failures)
+
+    def _failures(self, candidate: Candidate) -> tuple[Failure, ...]:
+        texts = {e.id: e.text for e in self.data.dev}
+        rows = self.history.rows(candidate.id, "dev")
+        return tuple(Failure(texts[r["example_id"]], r["gold"], r["prediction"]) for r in rows
+                     if r["status"] != "error" and not r["correct"] and r["example_id"] in texts)
+
+    def _mutate_incumbent(self, number: int) -> None:
+        """When the sampler repeats a point, spend the trial on a structural mutation of the
+        incumbent instead (crossing it with the runner-up when there is one)."""
+        incumbent = self.incumbent()
+        if incumbent is None:
+            return
+        rng = random.Random(derived_seed(self.config.seed, "mutate", number))
+        names = sorted(n for n in REGISTRY if n not in LLM_OPERATORS)
+        rng.shuffle(names)
+        ctx = self._context(other=self._runner_up())
+        for name in names:
+            child = REGISTRY[name](incumbent, ctx, rng=rng)
+            if child is not None and self._evaluated(child.id) is None:
+                self._evaluate(child, trial=None)
+                return
+
+    # -- evaluation with racing ----------------------------------------------------------
+
+    def _evaluate(self, candidate: Candidate, *, trial: int | None, eval_id: str | None = None) -> EvalOutcome:
+        self.history.add_candidate(candidate)
+        if eval_id is None:
+            eval_id = f"e{len(self.history.of_kind('eval_start'))}"
+            self._event({"event": "eval_start", "eval": eval_id, "candidate": candidate.id,
+                         "trial": trial, "operator": candidate.operator})
+        outcome = self._race(candidate)
+        totals = self.gate.ledger.totals
+        previous = self.incumbent()
+        self._event({"event": "evaluated", "eval": eval_id, "candidate": candidate.id, "trial": trial,
+                     "operator": candidate.operator, "accuracy": outcome.accuracy, "n": outcome.n,
+                     "raced_out": outcome.raced_out, "spend_tokens": totals.live_tokens,
+                     "calls": totals.calls, "usd": totals.usd, "elapsed_s": self.gate.elapsed()})
+        best = self.incumbent()
+        if best is not None and (previous is None or best.id != previous.id):
+            self._event({"event": "incumbent", "candidate": best.id, "accuracy": outcome.accuracy,
+                         "n": outcome.n})
+        return outcome
+
+    def _race(self, candidate: Candidate) -> EvalOutcome:
+        incumbent = self.incumbent()
+        sizes = rungs(len(self.data.dev), first=min(self.config.first_rung, len(self.data.dev)))
+        for size in sizes:
+            ids = [e.id for e in self.data.dev[:size]]
+            self._score(candidate, "dev", self.data.dev[:size])
+            if incumbent is None or incumbent.id == candidate.id:
+                continue
+            verdict = judge(self.history.correct(candidate.id, "dev", ids),
+                            self.history.correct(incumbent.id, "dev", ids),
+                            alpha=self.config.race_alpha, looks=len(sizes))
+            self._event({"event": "rung", "candidate": candidate.id, "n": size, "effect": verdict.effect,
+                         "p_worse": verdict.p_worse, "stopped": verdict.stop})
+            if verdict.stop:
+                return self._outcome(candidate, ids, raced_out=True)
+        return self._outcome(candidate, [e.id for e in self.data.dev], raced_out=False)
+
+    def _outcome(self, candidate: Candidate, ids: list[str], *, raced_out: bool) -> EvalOutcome:
+        correct = self.history.correct(candidate.id, "dev", ids)
+        accuracy = sum(correct.values()) / len(correct) if correct else 0.0
+        return EvalOutcome(candidate.id, accuracy, len(correct), raced_out)
+
+    def _score(self, candidate: Candidate, split: str, examples: Sequence[Example]) -> None:
+        """Score the examples that have no record yet; each record is stored as it arrives."""
+        done = self.history.records.get((candidate.id, split), {})
+        missing = [e for e in examples if e.id not in done]
+        if not missing:
+            return
+
+        def keep(record: ExampleRecord) -> None:
+            self.history.add_record(candidate.id, split, record.to_json())
+            self._notify({"event": "example", "candidate": candidate.id, "split": split,
+                          "correct": record.correct, "status": record.status})
+
+        self.evaluator.evaluate(candidate, missing, on_record=keep)
+
+    # -- resume --------------------------------------------------------------------------
+
+    def _finish_unfinished(self) -> None:
+        """Evaluations a killed process started: finish them from the stored records, and
+        tell optuna the trials it saw asked but never told."""
+        for start in self.history.unfinished_evaluations():
+            candidate = self.history.candidates[start["candidate"]]
+            outcome = self._evaluate(candidate, trial=start["trial"], eval_id=start["eval"])
+            if start["trial"] is not None and start["trial"] in {p.number for p in self.search.pending()}:
+                self.search.tell(int(start["trial"]), outcome.accuracy)
+
+    # -- state read from the history -----------------------------------------------------
+
+    def _evaluated(self, candidate_id: str) -> Row | None:
+        return next((e for e in self.history.of_kind("evaluated") if e["candidate"] == candidate_id), None)
+
+    def _full_evaluations(self) -> list[Row]:
+        return [e for e in self.history.of_kind("evaluated") if not e["raced_out"]]
+
+    def incumbent(self) -> Candidate | None:
+        """The best candidate scored on the whole dev slice (ties: the earlier one)."""
+        best: Row | None = None
+        for row in self._full_evaluations():
+            if best is None or row["accuracy"] > best["accuracy"]:
+                best = row
+        return None if best is None else self.history.candidates[best["candidate"]]
+
+    def _runner_up(self) -> Candidate | None:
+        incumbent = self.incumbent()
+        rows = sorted((r for r in self._full_evaluations() if incumbent and r["candidate"] != incumbent.id),
+                      key=lambda r: -float(r["accuracy"]))
+        return self.history.candidates[rows[0]["candidate"]] if rows else None
+
+    def observations(self) -> list[Observation]:
+        return [Observation(float(e["spend_tokens"]), e["candidate"],
+                            self.history.correct(e["candidate"], "dev", [x.id for x in self.data.dev[:e["n"]]]))
+                for e in self.history.of_kind("evaluated")]
+
+    def _final_reserve(self) -> Reserve:
+        """What scoring the baseline and the incumbent on test is expected to cost, from their
+        mean cost per dev example (calls are exact: one per test example and candidate)."""
+        n = len(self.data.test)
+        per_call = [mean_cost(self.history.rows(c.id, "dev")) for c in (self.baseline(), self.incumbent()) if c]
+        done = sum(len(self.history.rows(c.id, "test")) for c in (self.baseline(), self.incumbent()) if c)
+        usd = sum(c["usd"] for c in per_call)
+        return Reserve(calls=max(0, 2 * n - done), tokens=n * sum(c["tokens"] for c in per_call),
+                       usd=0.0 if math.isnan(usd) else n * usd, seconds=n * sum(c["seconds"] for c in per_call))
+
+    def baseline(self) -> Candidate:
+        """The zero-shot prompt: the seed instruction, label names, no demos."""
+        return Candidate(instruction=self.data.seed_instruction)
+
+    # -- the end of a run ----------------------------------------------------------------
+
+    def _final_phase(self) -> dict[str, Any]:
+        """Score the baseline and the best candidate on test, with the whole budget."""
+        self.gate.reserve = Reserve()
+        best = self.incumbent() or self.baseline()
+        incomplete: str | None = None
+        for candidate in dict.fromkeys([self.baseline(), best]):
+            self.history.add_candidate(candidate)
+            try:
+                self._score(candidate, "test", self.data.test)
+            except BudgetExhausted as exc:
+                incomplete = exc.reason
+                break
+        self._event({"event": "test_scored", "best": best.id, "incomplete": incomplete})
+        return {"best": best, "incomplete": incomplete}
+
+    def _summary(self, reason: str, final: dict[str, Any]) -> dict[str, Any]:
+        best: Candidate = final["best"]
+        baseline = self.baseline()
+        totals = self.gate.ledger.totals
+        best_dev = self._evaluated(best.id)
+        evidence = self._plateau.last
+        return {
+            "best_candidate_id": best.id, "baseline_candidate_id": baseline.id,
+            **self._test_scores("baseline", baseline), **self._test_scores("best", best),
+            "test_n": len(self.data.test), "test_incomplete": final["incomplete"],
+            "best_dev_accuracy": None if best_dev is None else best_dev["accuracy"],
+            "best_dev_n": None if best_dev is None else best_dev["n"],
+            "baseline_dev_accuracy": (self._evaluated(baseline.id) or {}).get("accuracy"),
+            "dev_n": len(self.data.dev),
+            "calls": totals.calls, "cached_calls": totals.cached_calls, "errors": totals.errors,
+            "prompt_tokens": totals.prompt_tokens, "completion_tokens": totals.completion_tokens,
+            "usd": totals.usd, "unpriced_calls": totals.unpriced_calls,
+            "seconds": self.gate.elapsed(), "stop_reason": reason,
+            "plateau": evidence.to_json() if evidence is not None else None,
+            "trials": self.search.n_trials(), "evaluations": len(self.history.of_kind("evaluated")),
+            "calls_by_role": self._calls_by_role(),
+            "best_prompt_tokens_per_call": mean_cost(self.history.rows(best.id, "test"))["prompt_tokens"],
+            "pareto": self._pareto(), "best_candidate": best.to_json(),
+        }
+
+    def _test_scores(self, name: str, candidate: Candidate) -> dict[str, Any]:
+        rows = [r for r in self.history.rows(candidate.id, "test") if r["status"] != "error"]
+        complete = len(self.history.rows(candidate.id, "test")) == len(self.data.test)
+        if not rows or not complete:
+            return {f"{name}_test_accuracy": None, f"{name}_test_ci": None, f"{name}_test_macro_f1": None}
+        s = score([Outcome(r["gold"], r["prediction"]) for r in rows], seed=self.config.seed)
+        return {f"{name}_test_accuracy": s.accuracy, f"{name}_test_ci": [s.ci_low, s.ci_high],
+                f"{name}_test_macro_f1": s.macro_f1}
+
+    def _calls_by_role(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in self.gate.ledger.records:
+            counts[record.role] = counts.get(record.role, 0) + 1
+        return counts
+
+    def _pareto(self) -> list[dict[str, Any]]:
+        """Candidates scored on the whole dev slice that no other beats on both accuracy and
+        prompt tokens per call (the cost of the prompt in production)."""
+        points = [(e["candidate"], float(e["accuracy"]),
+                   mean_cost(self.history.rows(e["candidate"], "dev"))["prompt_tokens"])
+                  for e in self._full_evaluations()]
+        front = [p for p in points if not any(q[1] >= p[1] and q[2] <= p[2] and q[:3] != p[:3]
+                                               and (q[1] > p[1] or q[2] < p[2]) for q in points)]
+        return [{"candidate": c, "dev_accuracy": a, "prompt_tokens_per_call": t}
+                for c, a, t in sorted(set(front), key=lambda p: p[2])]
+
+    # -- events --------------------------------------------------------------------------
+
+    def _record_plateau(self, evidence: PlateauEvidence) -> None:
+        self._event({"event": "plateau", **evidence.to_json()})
+
+    def _event(self, event: Event) -> None:
+        self.history.add_event(event)
+        self._notify(event)
+
+    def _notify(self, event: Event) -> None:
+        for observer in self.observers:
+            observer(event)
+
+
+def budget_estimate(budget: Budget, *, n_dev: int, n_test: int, first_rung: int) -> dict[str, Any]:
+    """Before the run: how many first-rung trials the call budget allows once the final test
+    scoring (2 calls per test example) is set aside, and a warning when that is too few for the
+    sampler to learn anything (fewer than 8: the baselines plus a handful of proposals)."""
+    reserve = 2 * n_test
+    if budget.calls is None:
+        return {"reserve_calls": reserve, "search_calls": None, "trials_min": None, "warning": None}
+    search_calls = budget.calls - reserve
+    rung = min(first_rung, n_dev)
+    trials_min = max(0, search_calls) // max(n_dev, 1)
+    trials_max = max(0, search_calls) // max(rung, 1)
+    warning = None
+    if trials_max < 8:
+        warning = (f"--budget-calls {budget.calls} leaves {search_calls} calls for the search after "
+                   f"{reserve} for the final test scoring: at most {trials_max} candidates even if every "
+                   f"one is stopped after {rung} dev examples. Raise the budget or lower --dev-limit/--test-limit.")
+    return {"reserve_calls": reserve, "search_calls": search_calls, "trials_min": trials_min,
+            "trials_max": trials_max, "warning": warning}

@@ -1,0 +1,174 @@
+"""The optimizer end to end on a fake model: the summary, every stop condition firing, the
+final test reserve, duplicates, failing proposers, and resume after a kill (no lost or repeated
+work, the same result as an uninterrupted run)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from optfakes import FakeModel, fake_task
+
+from promptopt.budget import Budget
+from promptopt.llm.metered import MeteredCompleter
+from promptopt.session import (
+    OptimizeRun,
+    OptimizeSettings,
+    assemble_optimize,
+    new_run_info,
+    optimize_slices,
+    restored_ledger,
+)
+from promptopt.store import RunStore
+
+TESTS = Path(__file__).resolve().parent
+SETTINGS = OptimizeSettings(task="fake", model="fake/model", dev_limit=40, test_limit=24, first_rung=10,
+                            concurrency=1)
+REQUIRED = {"best_candidate_id", "baseline_test_accuracy", "best_test_accuracy", "best_dev_accuracy",
+            "calls", "prompt_tokens", "usd", "seconds", "stop_reason", "plateau"}
+
+
+def open_run(path: Path, settings: OptimizeSettings, fake: FakeModel, *, new: bool = True,
+             events: list[dict[str, Any]] | None = None) -> OptimizeRun:
+    task = fake_task()
+    if new:
+        dev, test = optimize_slices(task, settings)
+        store = RunStore.create(path, {"run_id": path.name, **new_run_info(task, settings, dev, test)})
+    else:
+        store = RunStore.open(path)
+    ledger = restored_ledger(store)
+    observers = [events.append] if events is not None else []
+    return assemble_optimize(task, settings, store, metered=MeteredCompleter(fake, ledger), ledger=ledger,
+                             clock=fake.clock, observers=observers)
+
+
+def rows(path: Path, name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (path / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+
+
+def test_a_run_finds_a_better_prompt_and_writes_a_complete_folder(tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+    run = open_run(tmp_path / "run", replace(SETTINGS, max_trials=8), FakeModel(), events=events)
+    summary = run.optimizer.run()
+    assert summary.keys() >= REQUIRED
+    assert summary["stop_reason"] == "max-trials" and summary["trials"] == 8
+    assert summary["best_test_accuracy"] > summary["baseline_test_accuracy"]
+    assert summary["best_dev_accuracy"] >= summary["baseline_dev_accuracy"]
+    folder = tmp_path / "run"
+    for name in ("run.json", "summary.json", "candidates.jsonl", "evaluations.jsonl", "ledger.jsonl",
+                 "events.jsonl", "study.sqlite3"):
+        assert (folder / name).is_file(), name
+    assert json.loads((folder / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    assert len(rows(folder, "ledger")) == summary["calls"]
+    kinds = Counter(e["event"] for e in events)
+    assert kinds["evaluated"] >= 2 and kinds["example"] > 0 and kinds["stop"] == 1
+
+
+def test_racing_stops_worse_candidates_before_the_whole_dev_slice(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run", replace(SETTINGS, dev_limit=60, max_trials=10), FakeModel())
+    run.optimizer.run()
+    evaluated = run.optimizer.history.of_kind("evaluated")
+    raced = [e for e in evaluated if e["raced_out"]]
+    assert raced, "no candidate was stopped early"
+    assert all(e["n"] < 60 for e in raced)
+    assert all(e["n"] == 60 for e in evaluated if not e["raced_out"])
+
+
+@pytest.mark.parametrize(("budget", "reason", "fake"), [
+    (Budget(calls=200), "budget-calls", FakeModel()),
+    (Budget(tokens=12_000), "budget-tokens", FakeModel()),
+    (Budget(usd=0.5), "budget-usd", FakeModel(usd_per_call=0.002)),
+    (Budget(seconds=200.0), "time-limit", FakeModel(seconds_per_call=1.0)),
+])
+def test_each_budget_stops_the_search_and_keeps_room_for_the_test_scoring(
+        tmp_path: Path, budget: Budget, reason: str, fake: FakeModel) -> None:
+    run = open_run(tmp_path / "run", replace(SETTINGS, budget=budget), fake)
+    summary = run.optimizer.run()
+    assert summary["stop_reason"] == reason
+    assert summary["test_incomplete"] is None  # the reserve left room for the final scoring
+    assert summary["best_test_accuracy"] is not None and summary["baseline_test_accuracy"] is not None
+    if budget.calls is not None:
+        assert summary["calls"] <= budget.calls
+    if budget.usd is not None:
+        assert summary["usd"] <= budget.usd + 0.002
+
+
+def test_the_call_budget_holds_exactly_with_calls_in_flight(tmp_path: Path) -> None:
+    settings = replace(SETTINGS, budget=Budget(calls=200), concurrency=8)
+    summary = open_run(tmp_path / "run", settings, FakeModel()).optimizer.run()
+    assert summary["calls"] <= 200 and summary["test_incomplete"] is None
+
+
+def test_a_budget_too_small_for_the_final_scoring_still_ends_cleanly(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run", replace(SETTINGS, budget=Budget(calls=10)), FakeModel())
+    summary = run.optimizer.run()
+    assert summary["stop_reason"] == "budget-calls" and summary["calls"] <= 10
+    assert summary["test_incomplete"] == "budget-calls" and summary["best_test_accuracy"] is None
+    assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_the_plateau_stopper_fires_on_a_flat_landscape_with_its_evidence(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run", replace(SETTINGS, max_trials=60), FakeModel(flat=True))
+    summary = run.optimizer.run()
+    assert summary["stop_reason"] == "plateau"
+    evidence = summary["plateau"]
+    assert evidence["plateau"] is True and evidence["n_in_window"] >= 5
+    assert evidence["mde"] > 0 and evidence["projected_gain"] < evidence["mde"]
+    assert evidence["ceiling_low"] <= evidence["ceiling"] <= evidence["ceiling_high"]
+
+
+def test_failing_proposals_stop_the_run_or_fall_back(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run", replace(SETTINGS, max_trials=12), FakeModel(proposer_reply="ok"))
+    summary = run.optimizer.run()
+    history = run.optimizer.history
+    assert history.of_kind("slot_failed"), "the unusable proposals were not recorded"
+    assert all(e["operator"] == "fallback" for e in history.of_kind("slot"))
+    assert summary["stop_reason"] in ("max-trials", "proposals-failing")
+
+
+def test_proposer_calls_go_through_the_budgeted_door(tmp_path: Path) -> None:
+    fake = FakeModel()
+    run = open_run(tmp_path / "run", replace(SETTINGS, max_trials=10), fake)
+    summary = run.optimizer.run()
+    roles = Counter(r["role"] for r in rows(tmp_path / "run", "ledger"))
+    assert roles["proposer"] >= 1 and roles["proposer"] == summary["calls_by_role"]["proposer"]
+    assert sum(roles.values()) == fake.calls
+
+
+def test_an_interrupted_run_resumes_without_losing_or_repeating_work(tmp_path: Path) -> None:
+    settings = replace(SETTINGS, max_trials=8)
+    reference = open_run(tmp_path / "ref", settings, FakeModel()).optimizer.run()
+
+    killed = tmp_path / "killed"
+    script = TESTS / "killed_run.py"
+    proc = subprocess.run([sys.executable, str(script), str(killed), "150"], cwd=TESTS, timeout=120,
+                          capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr  # SIGKILL mid-run
+    assert not (killed / "summary.json").exists()
+    calls_before = len(rows(killed, "ledger"))
+    assert calls_before == 149  # the 150th call was cut short by the kill, so never recorded
+
+    fake = FakeModel()
+    resumed = open_run(killed, settings, fake, new=False).optimizer.run()
+    keys = Counter((r["candidate_id"], r["split"], r["example_id"]) for r in rows(killed, "evaluations"))
+    assert max(keys.values()) == 1, "an example was scored twice"
+    assert calls_before + fake.calls == resumed["calls"]
+    for key in ("best_candidate_id", "best_test_accuracy", "baseline_test_accuracy", "best_dev_accuracy",
+                "trials", "evaluations", "stop_reason"):
+        assert resumed[key] == reference[key], key
+    assert resumed["calls"] == reference["calls"]  # only the call cut short by the kill is made again
+
+
+def test_a_run_stopped_by_its_budget_continues_with_a_larger_one(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    first = open_run(path, replace(SETTINGS, budget=Budget(calls=150)), FakeModel()).optimizer.run()
+    assert first["stop_reason"] == "budget-calls"
+    (path / "summary.json").unlink()  # what `promptopt resume --budget-calls` allows on an ended run
+    second = open_run(path, replace(SETTINGS, budget=Budget(calls=400)), FakeModel(), new=False).optimizer.run()
+    assert second["evaluations"] > first["evaluations"] and second["calls"] <= 400
