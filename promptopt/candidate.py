@@ -14,6 +14,11 @@ from typing import Any, Literal
 LabelStyle = Literal["names", "described"]
 DemoStrategy = Literal["none", "fixed", "stratified", "retrieved"]
 OutputFormat = Literal["label", "code"]
+RetrieverKind = Literal["word", "char"]
+DemoLayout = Literal["turns", "compact", "labels"]
+
+RETRIEVERS: tuple[RetrieverKind, ...] = ("word", "char")
+DEMO_LAYOUTS: tuple[DemoLayout, ...] = ("turns", "compact", "labels")
 
 DEMO_STRATEGIES: tuple[DemoStrategy, ...] = ("none", "fixed", "stratified", "retrieved")
 
@@ -25,7 +30,10 @@ class Candidate:
     ``demo_ids`` are train example ids for the ``fixed`` and ``stratified`` strategies (their
     order is the order shown); ``k`` is the number of demos per input for ``retrieved``.
     ``label_descriptions`` pairs a label with a short description when ``label_style`` is
-    ``described``.
+    ``described``. ``retriever`` (retrieved demos only) is how neighbours are found: TF-IDF
+    over words or over character n-grams. ``demo_layout`` is how demos are shown: as chat
+    turns, as a compact block in the system message, or (retrieved only) as the list of the
+    neighbours' labels without their texts.
     """
 
     instruction: str
@@ -35,6 +43,8 @@ class Candidate:
     demo_ids: tuple[str, ...] = ()
     k: int = 0
     output_format: OutputFormat = "label"
+    retriever: RetrieverKind = "word"
+    demo_layout: DemoLayout = "turns"
     parents: tuple[str, ...] = field(default=(), compare=False)
     operator: str = field(default="seed", compare=False)
 
@@ -54,6 +64,19 @@ class Candidate:
             raise ValueError("demo strategy 'retrieved' takes k >= 1 and no demo ids")
         if self.demo_strategy in ("fixed", "stratified") and (self.k or not self.demo_ids):
             raise ValueError(f"demo strategy {self.demo_strategy!r} takes demo ids and no k")
+        self._check_retrieval_fields()
+
+    def _check_retrieval_fields(self) -> None:
+        if self.retriever not in RETRIEVERS:
+            raise ValueError(f"unknown retriever {self.retriever!r}")
+        if self.demo_layout not in DEMO_LAYOUTS:
+            raise ValueError(f"unknown demo layout {self.demo_layout!r}")
+        if self.retriever != "word" and self.demo_strategy != "retrieved":
+            raise ValueError("a retriever other than 'word' only applies to retrieved demos")
+        if self.demo_layout != "turns" and self.demo_strategy == "none":
+            raise ValueError("demo strategy 'none' has no demo layout")
+        if self.demo_layout == "labels" and self.demo_strategy != "retrieved":
+            raise ValueError("the 'labels' layout only applies to retrieved demos")
 
     def components(self) -> dict[str, Any]:
         """The content that defines the prompt (everything but lineage), JSON-ready."""

@@ -63,13 +63,43 @@ def answer_for(candidate: Candidate, labels: Sequence[str], label: str) -> str:
 
 
 def render(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example], text: str) -> list[Message]:
-    """Chat messages: system (shared), demos as user/assistant turns, then the input."""
-    messages: list[Message] = [{"role": "system", "content": system_message(candidate, labels)}]
+    """Chat messages, shared part first and the input last.
+
+    ``turns``: demos as user/assistant turns. ``compact``: demos as one ``Input:/Label:``
+    block, in the system message for fixed sets (shared by every input) or, for retrieved
+    demos, in the last message before the input (so the shared prefix ends exactly where the
+    per-input part begins). ``labels``: only the retrieved neighbours' labels, most similar
+    first, before the input.
+    """
+    system = system_message(candidate, labels)
+    if not demos or candidate.demo_layout == "turns":
+        return _turns(candidate, labels, system, demos, text)
+    if candidate.demo_strategy != "retrieved":
+        block = _example_block(candidate, labels, demos)
+        return [{"role": "system", "content": f"{system}\n\nExamples:\n{block}"}, {"role": "user", "content": text}]
+    return [{"role": "system", "content": system},
+            {"role": "user", "content": f"{_evidence(candidate, labels, demos)}\n\nInput: {text}"}]
+
+
+def _turns(candidate: Candidate, labels: Sequence[str], system: str, demos: Sequence[Example],
+           text: str) -> list[Message]:
+    messages: list[Message] = [{"role": "system", "content": system}]
     for demo in demos:
         messages.append({"role": "user", "content": demo.text})
         messages.append({"role": "assistant", "content": answer_for(candidate, labels, demo.label)})
     messages.append({"role": "user", "content": text})
     return messages
+
+
+def _example_block(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]) -> str:
+    return "\n\n".join(f"Input: {d.text}\nLabel: {answer_for(candidate, labels, d.label)}" for d in demos)
+
+
+def _evidence(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]) -> str:
+    if candidate.demo_layout == "labels":
+        nearest_first = [answer_for(candidate, labels, d.label) for d in reversed(demos)]
+        return "Labels of the most similar known inputs, most similar first: " + ", ".join(nearest_first)
+    return "Similar examples:\n" + _example_block(candidate, labels, demos)
 
 
 class LabelParser:

@@ -186,7 +186,8 @@ def seed_points(space: SearchSpace) -> list[dict[str, Any]]:
                                      "format": space.output_formats[0]}]
     if "retrieved" in space.demo_strategies:
         k = max((k for k in space.k_choices if k <= 10), default=min(space.k_choices))
-        points.append({**points[0], "demos": "retrieved", "k": k})
+        points.append({**points[0], "demos": "retrieved", "k": k, "retriever": space.retrievers[0],
+                       "layout": space.layouts[0]})
     return [p for p in points if space.contains(p)]
 
 

@@ -373,3 +373,54 @@ def test_n_demos() -> None:
 def test_contradictory_components_are_rejected(fields: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         Candidate(instruction="x", **fields)
+
+
+# --------------------------------------------------------------------------- demo layouts
+
+_DEMOS = (Example("train-0", "I lost my card", "card_lost"), Example("train-1", "refund me", "refund_request"))
+
+
+def test_compact_fixed_demos_live_in_the_shared_system_message() -> None:
+    c = _candidate(demo_strategy="fixed", demo_ids=("train-0", "train-1"), demo_layout="compact")
+    messages = render(c, LABELS, _DEMOS, "where is my money")
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "Input: I lost my card\nLabel: card_lost" in messages[0]["content"]
+    assert messages[1]["content"] == "where is my money"
+
+
+def test_compact_retrieved_demos_come_after_the_shared_prefix() -> None:
+    c = _candidate(demo_strategy="retrieved", k=2, demo_layout="compact", retriever="char")
+    messages = render(c, LABELS, _DEMOS, "where is my money")
+    assert messages[0]["content"] == render(_candidate(), LABELS, [], "x")[0]["content"]
+    assert messages[-1]["content"].startswith("Similar examples:\nInput: I lost my card")
+    assert messages[-1]["content"].endswith("Input: where is my money")
+
+
+def test_labels_layout_shows_neighbour_labels_most_similar_first_and_no_texts() -> None:
+    c = _candidate(demo_strategy="retrieved", k=2, demo_layout="labels")
+    content = render(c, LABELS, _DEMOS, "where is my money")[-1]["content"]
+    assert "refund_request, card_lost" in content  # demos arrive most similar last
+    assert "I lost my card" not in content
+
+
+@pytest.mark.parametrize("changes", [
+    {"retriever": "char"},  # only for retrieved demos
+    {"demo_layout": "compact"},  # no demos, no layout
+    {"demo_strategy": "fixed", "demo_ids": ("train-0",), "demo_layout": "labels"},
+    {"demo_strategy": "retrieved", "k": 2, "retriever": "bm25"},
+    {"demo_strategy": "retrieved", "k": 2, "demo_layout": "table"},
+])
+def test_impossible_retrieval_components_are_rejected(changes: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        _candidate(**changes)
+
+
+def test_char_and_word_retrievers_are_both_available_and_deterministic() -> None:
+    train = (Example("train-0", "my card was stolen", "card_lost"), Example("train-1", "refund please", "refund_request"),
+             Example("train-2", "cardd stolen yesterday", "card_lost"))
+    source = DemoSource(train)
+    for kind in ("word", "char"):
+        c = _candidate(demo_strategy="retrieved", k=1, retriever=kind)
+        assert source.demos(c, "stolen card") == source.demos(c, "stolen card")
+    char = _candidate(demo_strategy="retrieved", k=1, retriever="char")
+    assert source.demos(char, "cardd stolen")[0].id == "train-2"

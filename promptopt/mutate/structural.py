@@ -64,11 +64,31 @@ def switch_demo_strategy(parent: Candidate, ctx: MutationContext, *, rng: random
     k = parent.n_demos or rng.choice(ctx.k_choices)
     target = rng.choice([s for s in ("none", "stratified", "retrieved") if s != parent.demo_strategy])
     if target == "none":
-        return parent.derive(operator="switch_demo_strategy", demo_strategy="none", demo_ids=(), k=0)
+        return parent.derive(operator="switch_demo_strategy", demo_strategy="none", demo_ids=(), k=0,
+                             retriever="word", demo_layout="turns")
     if target == "retrieved":
         return parent.derive(operator="switch_demo_strategy", demo_strategy="retrieved", demo_ids=(), k=k)
+    layout = "turns" if parent.demo_layout == "labels" else parent.demo_layout
     return parent.derive(operator="switch_demo_strategy", demo_strategy="stratified", k=0,
-                         demo_ids=stratified_demo_ids(ctx.train, k, rng))
+                         demo_ids=stratified_demo_ids(ctx.train, k, rng), retriever="word", demo_layout=layout)
+
+
+@register("switch_retriever")
+def switch_retriever(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
+    """Retrieved demos found by the other TF-IDF index (words or character n-grams)."""
+    if parent.demo_strategy != "retrieved":
+        return None
+    return parent.derive(operator="switch_retriever", retriever="char" if parent.retriever == "word" else "word")
+
+
+@register("change_layout")
+def change_layout(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
+    """Show the demos another way: chat turns, a compact block, or (retrieved) labels only."""
+    if parent.demo_strategy == "none":
+        return None
+    layouts = ("turns", "compact", "labels") if parent.demo_strategy == "retrieved" else ("turns", "compact")
+    return parent.derive(operator="change_layout",
+                         demo_layout=rng.choice([x for x in layouts if x != parent.demo_layout]))
 
 
 @register("toggle_descriptions")
@@ -88,7 +108,8 @@ def change_output_format(parent: Candidate, ctx: MutationContext, *, rng: random
 
 
 _GROUPS: tuple[tuple[str, ...], ...] = (
-    ("instruction",), ("label_style", "label_descriptions"), ("demo_strategy", "demo_ids", "k"),
+    ("instruction",), ("label_style", "label_descriptions"),
+    ("demo_strategy", "demo_ids", "k", "retriever", "demo_layout"),
     ("output_format",),
 )
 

@@ -5,9 +5,12 @@ A point is a dict of primitives::
 
     {"instruction": 0..slots-1, "labels": "names"|"described",
      "demos": "none"|"fixed"|"stratified"|"retrieved", "k": int, "demo_set": 0..sets-1,
-     "format": "label"|"code"}
+     "retriever": "word"|"char", "layout": "turns"|"compact"|"labels",
+     "fixed_layout": "turns"|"compact", "format": "label"|"code"}
 
-``k`` is only present when ``demos`` is not ``none``; ``demo_set`` only for fixed/stratified.
+``k`` is only present when ``demos`` is not ``none``; ``demo_set`` and ``fixed_layout`` only
+for fixed/stratified; ``retriever`` and ``layout`` only for retrieved (a sampler needs one
+set of choices per name, and ``labels`` applies to retrieved demos only).
 Instruction slot 0 is the seed instruction; the other slots are written by the LLM proposers
 the first time the sampler picks them, and kept (the run store records each slot's text), so
 the same point always maps to the same candidate within a run.
@@ -46,11 +49,13 @@ class SearchSpace:
     k_choices: tuple[int, ...] = (4, 8, 12)
     demo_sets: int = 2
     output_formats: tuple[str, ...] = ("label",)
+    retrievers: tuple[str, ...] = ("word", "char")
+    layouts: tuple[str, ...] = ("turns", "compact", "labels")
 
     def __post_init__(self) -> None:
         if self.instruction_slots < 1 or self.demo_sets < 1:
             raise ValueError("instruction_slots and demo_sets must be at least 1")
-        for name in ("label_styles", "demo_strategies", "k_choices", "output_formats"):
+        for name in ("label_styles", "demo_strategies", "k_choices", "output_formats", "retrievers", "layouts"):
             if not getattr(self, name):
                 raise ValueError(f"search space: {name} must not be empty")
         if any(k < 1 for k in self.k_choices):
@@ -59,14 +64,20 @@ class SearchSpace:
     def to_json(self) -> dict[str, Any]:
         return {"instruction_slots": self.instruction_slots, "label_styles": list(self.label_styles),
                 "demo_strategies": list(self.demo_strategies), "k_choices": list(self.k_choices),
-                "demo_sets": self.demo_sets, "output_formats": list(self.output_formats)}
+                "demo_sets": self.demo_sets, "output_formats": list(self.output_formats),
+                "retrievers": list(self.retrievers), "layouts": list(self.layouts)}
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> SearchSpace:
         return SearchSpace(
             instruction_slots=int(data["instruction_slots"]), label_styles=tuple(data["label_styles"]),
             demo_strategies=tuple(data["demo_strategies"]), k_choices=tuple(int(k) for k in data["k_choices"]),
-            demo_sets=int(data["demo_sets"]), output_formats=tuple(data["output_formats"]))
+            demo_sets=int(data["demo_sets"]), output_formats=tuple(data["output_formats"]),
+            retrievers=tuple(data["retrievers"]), layouts=tuple(data["layouts"]))
+
+    @property
+    def fixed_layouts(self) -> tuple[str, ...]:
+        return tuple(x for x in self.layouts if x != "labels") or ("turns",)
 
     def contains(self, point: Mapping[str, Any]) -> bool:
         """Whether ``point`` is a valid point of this space (used for enqueued seeds)."""
@@ -75,12 +86,14 @@ class SearchSpace:
               and point.get("labels") in self.label_styles and demos in self.demo_strategies
               and point.get("format") in self.output_formats)
         if not ok or demos == "none":
-            return ok and "k" not in point
+            return ok and not {"k", "demo_set", "retriever", "layout", "fixed_layout"} & point.keys()
         if point.get("k") not in self.k_choices:
             return False
         if demos == "retrieved":
-            return "demo_set" not in point
-        return 0 <= int(point.get("demo_set", -1)) < self.demo_sets
+            return ("demo_set" not in point and point.get("retriever") in self.retrievers
+                    and point.get("layout") in self.layouts)
+        return (0 <= int(point.get("demo_set", -1)) < self.demo_sets
+                and point.get("fixed_layout") in self.fixed_layouts)
 
 
 def point_of(candidate: Candidate, *, slot: int, demo_set: int = 0) -> Point:
@@ -90,7 +103,9 @@ def point_of(candidate: Candidate, *, slot: int, demo_set: int = 0) -> Point:
     if candidate.demo_strategy != "none":
         point["k"] = candidate.n_demos
     if candidate.demo_strategy in ("fixed", "stratified"):
-        point["demo_set"] = demo_set
+        point.update(demo_set=demo_set, fixed_layout=candidate.demo_layout)
+    if candidate.demo_strategy == "retrieved":
+        point.update(retriever=candidate.retriever, layout=candidate.demo_layout)
     return point
 
 
@@ -120,8 +135,12 @@ def build(point: Mapping[str, Any], materials: Materials, *, parent: Candidate |
     demos = str(point["demos"])
     k = int(point.get("k", 0))
     ids: tuple[str, ...] = ()
+    layout = "turns"
     if demos in ("fixed", "stratified"):
         ids = demo_ids_for(materials.train, demos, k, int(point["demo_set"]), materials.seed)
+        layout = str(point["fixed_layout"])
+    if demos == "retrieved":
+        layout = str(point["layout"])
     return Candidate(
         instruction=materials.instructions[int(point["instruction"])],
         label_style="described" if described else "names",
@@ -129,5 +148,6 @@ def build(point: Mapping[str, Any], materials: Materials, *, parent: Candidate |
         demo_strategy=demos,  # type: ignore[arg-type]
         demo_ids=ids, k=k if demos == "retrieved" else 0,
         output_format=point["format"],
+        retriever=point.get("retriever", "word"), demo_layout=layout,  # type: ignore[arg-type]
         parents=(parent.id,) if parent is not None else (), operator="tpe",
     )

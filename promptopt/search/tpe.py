@@ -28,6 +28,7 @@ def _optuna() -> Any:
     # optuna prints through its own stderr handler by default; route it through logging instead
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
 
@@ -95,6 +96,10 @@ class TPESearch:
             point["k"] = trial.suggest_categorical("k", list(s.k_choices))
         if point["demos"] in ("fixed", "stratified"):
             point["demo_set"] = trial.suggest_categorical("demo_set", list(range(s.demo_sets)))
+            point["fixed_layout"] = trial.suggest_categorical("fixed_layout", list(s.fixed_layouts))
+        if point["demos"] == "retrieved":
+            point["retriever"] = trial.suggest_categorical("retriever", list(s.retrievers))
+            point["layout"] = trial.suggest_categorical("layout", list(s.layouts))
         return point
 
     def tell(self, number: int, value: float) -> None:

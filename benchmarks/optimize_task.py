@@ -1,0 +1,144 @@
+"""One optimization run on the embedded model, measured against the plain retrieval baseline.
+
+It runs ``promptopt optimize`` (the same code path as the CLI) with the budget given here,
+then scores the plain retrieval baseline (10 retrieved demos by word TF-IDF, as chat turns,
+the default instruction, no search) on the same test examples in the same process. The cache
+is off, so every call is real. It prints the figures and writes them as JSON.
+
+    python benchmarks/optimize_task.py --task banking77 --time-limit 1800 --dev-limit 100 \\
+        --test-limit 770 --json benchmarks/results/optimize-banking77.json
+
+Targets (issue 3, banking77, qwen2.5-0.5b-instruct, under 30 minutes): best test accuracy
+>= 85%, and >= 3 points above the retrieval baseline on the same test examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+from promptopt import session
+from promptopt.budget import Budget
+from promptopt.candidate import Candidate
+from promptopt.config import resolve_paths
+from promptopt.llm import local
+from promptopt.scoring import Outcome, score
+from promptopt.search.space import SearchSpace
+from promptopt.store import RunStore, new_run_dir
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
+                          env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    task = session.load(args.task, paths)
+    settings = session.OptimizeSettings(
+        task=args.task, model=args.model, seed=args.seed, dev_limit=args.dev_limit, test_limit=args.test_limit,
+        budget=Budget(seconds=args.time_limit, calls=args.budget_calls),
+        space=SearchSpace(k_choices=tuple(int(k) for k in args.k_choices.split(","))))
+    dev, test = session.optimize_slices(task, settings)
+    path = new_run_dir(args.runs_dir, task.name)
+    store = RunStore.create(path, {"run_id": path.name, **session.new_run_info(task, settings, dev, test)})
+    print(f"run folder: {path}  (dev {len(dev)}, test {len(test)}, time limit {args.time_limit} s)", flush=True)
+    started = time.perf_counter()
+    run = session.open_optimize(task, settings, paths, store, env=os.environ, observers=[_progress])
+    summary = run.optimizer.run()
+    run_seconds = time.perf_counter() - started
+    retrieval = _retrieval_baseline(task, settings, paths, test, store)
+    result = _result(args, summary, run_seconds, retrieval, path)
+    _print(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", default="banking77")
+    parser.add_argument("--model", default="local/qwen2.5-0.5b-instruct")
+    parser.add_argument("--time-limit", type=float, default=1800.0)
+    parser.add_argument("--budget-calls", type=int, default=None)
+    parser.add_argument("--dev-limit", type=int, default=100)
+    parser.add_argument("--test-limit", type=int, default=770)
+    parser.add_argument("--k-choices", default="4,8,10")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    parser.add_argument("--json", type=Path, default=None)
+    return parser
+
+
+def _progress(event: dict[str, Any]) -> None:
+    if event.get("event") == "evaluated":
+        raced = " (raced out)" if event["raced_out"] else ""
+        print(f"[{event['elapsed_s']:6.0f}s] {event['candidate']} {event['operator']:<22} dev {event['accuracy']:.1%}"
+              f" on {event['n']}{raced}; calls {event['calls']}", flush=True)
+    elif event.get("event") in ("stop", "incumbent", "slot", "test_scored"):
+        print(f"         {json.dumps(event)[:200]}", flush=True)
+
+
+def _retrieval_baseline(task: Any, settings: Any, paths: Any, test: Any, store: RunStore) -> dict[str, Any]:
+    """10 word-TF-IDF retrieved demos as chat turns, default instruction, on the same test
+    examples; records already made by the run (if it picked this very prompt) are reused."""
+    candidate = Candidate(instruction=session.seed_instruction(task), demo_strategy="retrieved", k=10)
+    done = {r["example_id"]: r for r in store.read("evaluations")
+            if r["candidate_id"] == candidate.id and r["split"] == "test"}
+    missing = [e for e in test if e.id not in done]
+    started = time.perf_counter()
+    run = session.open_eval(task, paths, model=settings.model, seed=settings.seed, temperature=0.0,
+                            concurrency=1, env=os.environ)
+    records = list(done.values()) + [r.to_json() for r in run.evaluator.evaluate(candidate, missing).records]
+    ok = [r for r in records if r["status"] != "error"]
+    s = score([Outcome(r["gold"], r["prediction"]) for r in ok], seed=settings.seed)
+    return {"candidate_id": candidate.id, "accuracy": s.accuracy, "ci": [s.ci_low, s.ci_high], "n": s.n,
+            "seconds": time.perf_counter() - started, "calls": run.ledger.totals.calls,
+            "prompt_tokens_per_call": sum(r["prompt_tokens"] for r in ok) / max(len(ok), 1)}
+
+
+def _result(args: Any, summary: dict[str, Any], run_seconds: float, retrieval: dict[str, Any],
+            path: Path) -> dict[str, Any]:
+    best = summary["best_test_accuracy"]
+    lift = None if best is None else (best - retrieval["accuracy"]) * 100
+    return {
+        "task": args.task, "model": args.model, "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, no accelerator",
+        "command": "python benchmarks/optimize_task.py " + " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "json"),
+        "run_folder": str(path), "run_wall_seconds": run_seconds,
+        "summary": {k: summary[k] for k in ("best_candidate_id", "baseline_test_accuracy", "baseline_test_ci",
+                                             "best_test_accuracy", "best_test_ci", "best_dev_accuracy", "test_n",
+                                             "calls", "prompt_tokens", "completion_tokens", "seconds", "stop_reason",
+                                             "trials", "evaluations", "best_prompt_tokens_per_call", "best_candidate")},
+        "plateau": summary["plateau"],
+        "retrieval_baseline": retrieval,
+        "lift_over_retrieval_points": lift,
+        "targets": {"best_test_at_least_85": best is not None and best >= 0.85,
+                    "lift_at_least_3_points": lift is not None and lift >= 3.0,
+                    "run_under_30_minutes": run_seconds < 1800.0},
+    }
+
+
+def _print(r: dict[str, Any]) -> None:
+    s = r["summary"]
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.1%}"
+
+    print(f"\n{r['task']} / {r['model']} / {r['machine']} / {r['date']}")
+    print(f"zero-shot baseline test:   {pct(s['baseline_test_accuracy'])} {s['baseline_test_ci']}")
+    print(f"retrieval baseline test:   {pct(r['retrieval_baseline']['accuracy'])} {r['retrieval_baseline']['ci']}")
+    print(f"best prompt test:          {pct(s['best_test_accuracy'])} {s['best_test_ci']} (n={s['test_n']})")
+    print(f"lift over retrieval:       {r['lift_over_retrieval_points']} points")
+    print(f"run: {r['run_wall_seconds']:.0f} s wall, {s['calls']} calls, {s['prompt_tokens']} prompt tokens, "
+          f"stop: {s['stop_reason']}, trials {s['trials']}, evaluations {s['evaluations']}")
+    print(f"targets: {r['targets']}")
+
+
+if __name__ == "__main__":
+    main()
