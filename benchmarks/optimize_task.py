@@ -40,7 +40,7 @@ def main() -> None:
     settings = session.OptimizeSettings(
         task=args.task, model=args.model, seed=args.seed, dev_limit=args.dev_limit, test_limit=args.test_limit,
         budget=Budget(seconds=args.time_limit, calls=args.budget_calls),
-        space=SearchSpace(k_choices=tuple(int(k) for k in args.k_choices.split(","))))
+        space=session.available_retrievers(SearchSpace(k_choices=tuple(int(k) for k in args.k_choices.split(",")))))
     dev, test = session.optimize_slices(task, settings)
     path = new_run_dir(args.runs_dir, task.name)
     store = RunStore.create(path, {"run_id": path.name, **session.new_run_info(task, settings, dev, test)})

@@ -14,10 +14,10 @@ from typing import Any, Literal
 LabelStyle = Literal["names", "described"]
 DemoStrategy = Literal["none", "fixed", "stratified", "retrieved"]
 OutputFormat = Literal["label", "code"]
-RetrieverKind = Literal["word", "char"]
+RetrieverKind = Literal["word", "char", "minilm"]
 DemoLayout = Literal["turns", "compact", "labels"]
 
-RETRIEVERS: tuple[RetrieverKind, ...] = ("word", "char")
+RETRIEVERS: tuple[RetrieverKind, ...] = ("word", "char", "minilm")
 DEMO_LAYOUTS: tuple[DemoLayout, ...] = ("turns", "compact", "labels")
 
 DEMO_STRATEGIES: tuple[DemoStrategy, ...] = ("none", "fixed", "stratified", "retrieved")
@@ -31,7 +31,7 @@ class Candidate:
     order is the order shown); ``k`` is the number of demos per input for ``retrieved``.
     ``label_descriptions`` pairs a label with a short description when ``label_style`` is
     ``described``. ``retriever`` (retrieved demos only) is how neighbours are found: TF-IDF
-    over words or over character n-grams. ``demo_layout`` is how demos are shown: as chat
+    over words or over character n-grams, or MiniLM sentence embeddings. ``demo_layout`` is how demos are shown: as chat
     turns, as a compact block in the system message, or (retrieved only) as the list of the
     neighbours' labels without their texts.
     """

@@ -123,6 +123,8 @@ class EvalArgs:
     limit: int | None
     demos: int
     demo_strategy: str
+    retriever: str
+    layout: str
     instruction: str | None
     seed: int
     concurrency: int | None
@@ -143,6 +145,8 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(help="Score a seeded random sample of N examples.")] = None,
     demos: Annotated[int, typer.Option(help="Number of demonstrations (0 = zero-shot).")] = 0,
     demo_strategy: Annotated[str, typer.Option(help="How demos are chosen: random, stratified (by label) or retrieved (nearest train examples per input).")] = "stratified",
+    retriever: Annotated[str, typer.Option(help="For retrieved demos: word or char (TF-IDF), or minilm (sentence embeddings).")] = "word",
+    demo_layout: Annotated[str, typer.Option(help="How demos are shown: turns, compact, or labels (retrieved only: the neighbours' labels).")] = "turns",
     instruction: Annotated[str | None, typer.Option(help="Instruction text (default: the task's, or a generic one).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the sample, the demos and the bootstrap.")] = 0,
     concurrency: Annotated[int | None, typer.Option(help="Calls in flight (default: 1 for local/, 8 otherwise).")] = None,
@@ -155,7 +159,7 @@ def eval_cmd(
     records_out: Annotated[Path | None, typer.Option("--records", help="Write one JSON line per example here.")] = None,
 ) -> None:
     """Score one prompt (zero-shot or with K demos) on a split of a task."""
-    args = EvalArgs(task, model, split, limit, demos, demo_strategy, instruction, seed, concurrency,
+    args = EvalArgs(task, model, split, limit, demos, demo_strategy, retriever, demo_layout, instruction, seed, concurrency,
                     temperature, data_dir, models_dir, cache_dir, not no_cache, json_out, records_out)
     run_guarded(lambda: _eval(args))
 
@@ -169,6 +173,10 @@ def _check_eval_args(args: EvalArgs) -> None:
         raise UsageError(f"--demo-strategy {args.demo_strategy!r} is not known", hint="use random, stratified or retrieved")
     if args.concurrency is not None and args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1 (seen: {args.concurrency})", hint="use 1 for serial calls")
+    if args.retriever not in ("word", "char", "minilm"):
+        raise UsageError(f"--retriever {args.retriever!r} is not known", hint="use word, char or minilm")
+    if args.layout not in ("turns", "compact", "labels"):
+        raise UsageError(f"--demo-layout {args.layout!r} is not known", hint="use turns, compact or labels")
 
 
 def _eval(args: EvalArgs) -> None:
@@ -180,7 +188,8 @@ def _eval(args: EvalArgs) -> None:
         task = session.load(args.task, paths)
     examples = session.slice_of(task, args.split, args.limit, seed=args.seed)
     candidate = session.baseline_candidate(task, k=args.demos, strategy=args.demo_strategy,
-                                          instruction=args.instruction, rng=random.Random(args.seed))
+                                          instruction=args.instruction, rng=random.Random(args.seed),
+                                          retriever=args.retriever, layout=args.layout)
     with err.status(f"checking model {args.model}…"):
         run = session.open_eval(task, paths, model=args.model, seed=args.seed, temperature=args.temperature,
                                 concurrency=args.concurrency, env=os.environ)
@@ -325,7 +334,8 @@ def _optimize(args: OptimizeArgs) -> None:
     settings = session.OptimizeSettings(
         task=args.task, model=args.model, proposer_model=args.proposer_model, seed=args.seed,
         budget=Budget(**args.budget), dev_limit=args.dev_limit, test_limit=args.test_limit,
-        max_trials=args.max_trials, space=SearchSpace(k_choices=_parse_k_choices(args.k_choices)))
+        max_trials=args.max_trials,
+        space=session.available_retrievers(SearchSpace(k_choices=_parse_k_choices(args.k_choices))))
     paths = _paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
     with err.status("loading the task…"):
         task = session.load(args.task, paths)

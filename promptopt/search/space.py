@@ -5,7 +5,7 @@ A point is a dict of primitives::
 
     {"instruction": 0..slots-1, "labels": "names"|"described",
      "demos": "none"|"fixed"|"stratified"|"retrieved", "k": int, "demo_set": 0..sets-1,
-     "retriever": "word"|"char", "layout": "turns"|"compact"|"labels",
+     "retriever": "word"|"char"|"minilm", "layout": "turns"|"compact"|"labels",
      "fixed_layout": "turns"|"compact", "format": "label"|"code"}
 
 ``k`` is only present when ``demos`` is not ``none``; ``demo_set`` and ``fixed_layout`` only
@@ -49,7 +49,7 @@ class SearchSpace:
     k_choices: tuple[int, ...] = (4, 8, 12)
     demo_sets: int = 2
     output_formats: tuple[str, ...] = ("label",)
-    retrievers: tuple[str, ...] = ("word", "char")
+    retrievers: tuple[str, ...] = ("word", "char", "minilm")
     layouts: tuple[str, ...] = ("turns", "compact", "labels")
 
     def __post_init__(self) -> None:
