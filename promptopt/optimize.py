@@ -26,8 +26,9 @@ from promptopt.mutate import LLM_OPERATORS, REGISTRY, Failure, MutationContext, 
 from promptopt.plateau import Observation, PlateauConfig, PlateauEvidence
 from promptopt.racing import judge, rungs
 from promptopt.scoring import Outcome, score
-from promptopt.search.space import Materials, Point, Proposal, build
+from promptopt.search.space import Materials, Point, Proposal, SearchSpace, build, demo_ids_for, point_of
 from promptopt.stoppers import (
+    Exhausted,
     FailedProposals,
     MaxTrials,
     PlateauStopper,
@@ -44,6 +45,7 @@ Event = dict[str, Any]
 
 
 class SearchStrategy(Protocol):
+    def enqueue(self, points: Sequence[Point]) -> None: ...
     def pending(self) -> list[Proposal]: ...
     def ask(self) -> Proposal: ...
     def tell(self, number: int, value: float) -> None: ...
@@ -55,7 +57,9 @@ class SearchStrategy(Protocol):
 class OptimizeConfig:
     """Loop settings. ``first_rung``: dev examples a new candidate is scored on before the
     first racing test; ``race_alpha``: family-wise level of the racing stop (Bonferroni over
-    the rungs); ``max_trials``: optuna trials (None: until another stopper fires)."""
+    the rungs); ``max_trials``: optuna trials (None: until another stopper fires);
+    ``local_every``: one step in this many is a local move (a structural operator applied to
+    the incumbent) instead of a sampler proposal; 0 turns local moves off."""
 
     seed: int = 0
     max_trials: int | None = None
@@ -63,8 +67,8 @@ class OptimizeConfig:
     race_alpha: float = 0.05
     plateau: PlateauConfig = field(default_factory=PlateauConfig)
     max_failed_proposals: int = 5
-    k_choices: tuple[int, ...] = (4, 8, 12)
-    retrievers: tuple[str, ...] = ("word", "char")
+    space: SearchSpace = field(default_factory=SearchSpace)
+    local_every: int = 2
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,15 @@ class TaskData:
 
 @dataclass(frozen=True)
 class EvalOutcome:
+    """``raced_out``: stopped before the whole dev slice, because it was confidently worse
+    than the incumbent (``why="worse"``) or because scoring it on test as the winner would not
+    fit in the budget left (``why="unaffordable"``)."""
+
     candidate_id: str
     accuracy: float
     n: int
     raced_out: bool
+    why: str | None = None
 
 
 def derived_seed(*parts: object) -> int:
@@ -106,13 +115,13 @@ class Optimizer:
     history: History
     writer: Writer | None = None
     observers: Sequence[Callable[[Event], None]] = ()
-    _failed_in_a_row: int = 0
     _plateau: PlateauStopper = field(init=False)
     _stoppers: list[Stopper] = field(init=False)
 
     def __post_init__(self) -> None:
         self._plateau = PlateauStopper(self.config.plateau, on_evidence=self._record_plateau)
-        self._stoppers = [budget_stopper, self._plateau, FailedProposals(self.config.max_failed_proposals)]
+        self._stoppers = [budget_stopper, self._plateau, FailedProposals(self.config.max_failed_proposals),
+                          Exhausted()]
         if self.config.max_trials is not None:
             self._stoppers.insert(0, MaxTrials(self.config.max_trials))
 
@@ -139,33 +148,57 @@ class Optimizer:
             return exc.reason
 
     def _step(self) -> None:
+        """One trial: finish one a killed process left asked, else a local move around the
+        incumbent (every ``local_every`` evaluations), else a sampler proposal."""
         pending = self.search.pending()
-        proposal = pending[0] if pending else self.search.ask()
-        self._trial(proposal)
+        if pending:
+            self._trial(pending[0])
+            return
+        stuck = self._since_last_evaluation("duplicate") >= 3
+        if not ((self._local_turn() or stuck) and self._local_move()):
+            self._trial(self.search.ask())
+
+    def _since_last_evaluation(self, kind: str) -> int:
+        """How many ``kind`` events came after the last finished evaluation (from the history,
+        so a resumed run counts the same)."""
+        count = 0
+        for event in reversed(self.history.events):
+            if event["event"] == "evaluated":
+                break
+            count += event["event"] == kind
+        return count
+
+    def _local_turn(self) -> bool:
+        every = self.config.local_every
+        done = len(self.history.of_kind("evaluated"))
+        return every > 0 and done >= 2 and done % every == 0
 
     def _stop_reason(self) -> str | None:
         self.gate.reserve = self._final_reserve()
         state = StopState(trials=self.search.n_trials(), observations=tuple(self.observations()),
-                          budget_reason=self.gate.remaining_reason(), failed_in_a_row=self._failed_in_a_row)
+                          budget_reason=self.gate.remaining_reason(),
+                          failed_in_a_row=self._since_last_evaluation("trial_failed"),
+                          duplicates_in_a_row=self._since_last_evaluation("duplicate"))
         return first_reason(self._stoppers, state)
 
     # -- trials --------------------------------------------------------------------------
 
-    def _trial(self, proposal: Proposal) -> None:
+    def _trial(self, proposal: Proposal, *, origin: Candidate | None = None) -> None:
+        """Evaluate the trial's point and tell its value. ``origin``: the local move that
+        enqueued this point (its operator and parent become the candidate's lineage)."""
         self._event({"event": "trial", "number": proposal.number, "point": proposal.point})
         candidate = self._materialize(proposal.point)
+        if candidate is not None and origin is not None and origin.id == candidate.id:
+            candidate = origin
         if candidate is None:
-            self._failed_in_a_row += 1
             self.search.tell_failed(proposal.number)
             self._event({"event": "trial_failed", "number": proposal.number,
                          "why": "the instruction for this slot could not be written"})
             return
-        self._failed_in_a_row = 0
         done = self._evaluated(candidate.id)
         if done is not None:
             self.search.tell(proposal.number, float(done["accuracy"]))
             self._event({"event": "duplicate", "number": proposal.number, "candidate": candidate.id})
-            self._mutate_incumbent(proposal.number)
             return
         outcome = self._evaluate(candidate, trial=proposal.number)
         self.search.tell(proposal.number, outcome.accuracy)
@@ -204,8 +237,8 @@ class Optimizer:
 
     def _context(self, *, failures: tuple[Failure, ...] = (), other: Candidate | None = None) -> MutationContext:
         return MutationContext(train=self.data.train, labels=self.data.labels,
-                               descriptions=self.data.descriptions, k_choices=self.config.k_choices,
-                               retrievers=self.config.retrievers, other=other, writer=self.writer, task_description=self.data.description,
+                               descriptions=self.data.descriptions, k_choices=self.config.space.k_choices,
+                               retrievers=self.config.space.retrievers, other=other, writer=self.writer, task_description=self.data.description,
                                failures=failures)
 
     def _failures(self, candidate: Candidate) -> tuple[Failure, ...]:
@@ -214,21 +247,75 @@ class Optimizer:
         return tuple(Failure(texts[r["example_id"]], r["gold"], r["prediction"]) for r in rows
                      if r["status"] != "error" and not r["correct"] and r["example_id"] in texts)
 
-    def _mutate_incumbent(self, number: int) -> None:
-        """When the sampler repeats a point, spend the trial on a structural mutation of the
-        incumbent instead (crossing it with the runner-up when there is one)."""
+    def _local_move(self) -> bool:
+        """Evaluate the next untried neighbour of the incumbent: structural operators (and one
+        reflective rewrite per incumbent while instruction slots are free), in an order fixed
+        per incumbent, so consecutive local moves walk its whole neighbourhood. A neighbour the
+        search space can express becomes an optuna trial (the sampler learns from it)."""
         incumbent = self.incumbent()
-        if incumbent is None:
-            return
-        rng = random.Random(derived_seed(self.config.seed, "mutate", number))
+        child = None if incumbent is None else self._next_neighbour(incumbent)
+        if child is None:
+            return False
+        point = self._point_of(child)
+        if point is None:
+            self._evaluate(child, trial=None)
+            return True
+        self.search.enqueue([point])
+        proposal = self.search.ask()
+        self._trial(proposal, origin=child if proposal.point == point else None)
+        return True
+
+    def _next_neighbour(self, incumbent: Candidate) -> Candidate | None:
         names = sorted(n for n in REGISTRY if n not in LLM_OPERATORS)
-        rng.shuffle(names)
-        ctx = self._context(other=self._runner_up())
+        if self._free_slot() is not None and self.writer is not None:
+            names.append("reflective")
+        random.Random(derived_seed(self.config.seed, "neighbours", incumbent.id)).shuffle(names)
+        ctx = self._context(failures=self._failures(incumbent), other=self._runner_up())
         for name in names:
-            child = REGISTRY[name](incumbent, ctx, rng=rng)
-            if child is not None and self._evaluated(child.id) is None:
-                self._evaluate(child, trial=None)
-                return
+            for attempt in range(1 if name in LLM_OPERATORS else 4):
+                if name in LLM_OPERATORS and self._reflected_on(incumbent):
+                    break
+                rng = random.Random(derived_seed(self.config.seed, name, incumbent.id, attempt))
+                child = REGISTRY[name](incumbent, ctx, rng=rng)
+                if child is not None and self._fresh(child):
+                    if name in LLM_OPERATORS:
+                        self._add_slot(child, parent=incumbent)
+                    return child
+        return None
+
+    def _fresh(self, candidate: Candidate) -> bool:
+        return not any(e["candidate"] == candidate.id for e in self.history.of_kind("eval_start"))
+
+    def _reflected_on(self, incumbent: Candidate) -> bool:
+        return any(e.get("parent") == incumbent.id and e["operator"] == "reflective"
+                   for e in self.history.of_kind("slot"))
+
+    def _free_slot(self) -> int | None:
+        used = self._slots()
+        return next((i for i in range(self.config.space.instruction_slots) if i not in used), None)
+
+    def _add_slot(self, child: Candidate, *, parent: Candidate) -> None:
+        slot = self._free_slot()
+        if slot is not None:
+            self._event({"event": "slot", "slot": slot, "text": child.instruction, "operator": child.operator,
+                         "parent": parent.id})
+
+    def _point_of(self, candidate: Candidate) -> Point | None:
+        """The search-space point of ``candidate``, or None when the space cannot express it
+        (an instruction in no slot, demo ids that are none of the seeded sets)."""
+        slot = next((i for i, text in sorted(self._slots().items()) if text == candidate.instruction), None)
+        if slot is None:
+            return None
+        demo_set = 0
+        if candidate.demo_strategy in ("fixed", "stratified"):
+            sets = [j for j in range(self.config.space.demo_sets)
+                    if demo_ids_for(self.data.train, candidate.demo_strategy, len(candidate.demo_ids), j,
+                                    self.config.seed) == candidate.demo_ids]
+            if not sets:
+                return None
+            demo_set = sets[0]
+        point = point_of(candidate, slot=slot, demo_set=demo_set)
+        return point if self.config.space.contains(point) else None
 
     # -- evaluation with racing ----------------------------------------------------------
 
@@ -243,7 +330,7 @@ class Optimizer:
         previous = self.incumbent()
         self._event({"event": "evaluated", "eval": eval_id, "candidate": candidate.id, "trial": trial,
                      "operator": candidate.operator, "accuracy": outcome.accuracy, "n": outcome.n,
-                     "raced_out": outcome.raced_out, "spend_tokens": totals.live_tokens,
+                     "raced_out": outcome.raced_out, "why": outcome.why, "spend_tokens": totals.live_tokens,
                      "calls": totals.calls, "usd": totals.usd, "elapsed_s": self.gate.elapsed()})
         best = self.incumbent()
         if best is not None and (previous is None or best.id != previous.id):
@@ -257,6 +344,8 @@ class Optimizer:
         for size in sizes:
             ids = [e.id for e in self.data.dev[:size]]
             self._score(candidate, "dev", self.data.dev[:size])
+            if self._unaffordable(candidate):
+                return self._outcome(candidate, ids, raced_out=True, why="unaffordable")
             if incumbent is None or incumbent.id == candidate.id:
                 continue
             verdict = judge(self.history.correct(candidate.id, "dev", ids),
@@ -265,13 +354,19 @@ class Optimizer:
             self._event({"event": "rung", "candidate": candidate.id, "n": size, "effect": verdict.effect,
                          "p_worse": verdict.p_worse, "stopped": verdict.stop})
             if verdict.stop:
-                return self._outcome(candidate, ids, raced_out=True)
+                return self._outcome(candidate, ids, raced_out=True, why="worse")
         return self._outcome(candidate, [e.id for e in self.data.dev], raced_out=False)
 
-    def _outcome(self, candidate: Candidate, ids: list[str], *, raced_out: bool) -> EvalOutcome:
+    def _outcome(self, candidate: Candidate, ids: list[str], *, raced_out: bool, why: str | None = None) -> EvalOutcome:
         correct = self.history.correct(candidate.id, "dev", ids)
         accuracy = sum(correct.values()) / len(correct) if correct else 0.0
-        return EvalOutcome(candidate.id, accuracy, len(correct), raced_out)
+        return EvalOutcome(candidate.id, accuracy, len(correct), raced_out, why)
+
+    def _unaffordable(self, candidate: Candidate) -> bool:
+        """Whether scoring the baseline and ``candidate`` on test (at their measured dev cost)
+        would overrun the budget from here: such a candidate could not be the winner."""
+        reserve = self._reserve_for(candidate)
+        return self.gate.budget.exceeded(self.gate.ledger.totals, self.gate.elapsed(), reserve) is not None
 
     def _score(self, candidate: Candidate, split: str, examples: Sequence[Example]) -> None:
         """Score the examples that have no record yet; each record is stored as it arrives."""
@@ -326,14 +421,20 @@ class Optimizer:
                 for e in self.history.of_kind("evaluated")]
 
     def _final_reserve(self) -> Reserve:
-        """What scoring the baseline and the incumbent on test is expected to cost, from their
-        mean cost per dev example (calls are exact: one per test example and candidate)."""
-        n = len(self.data.test)
-        per_call = [mean_cost(self.history.rows(c.id, "dev")) for c in (self.baseline(), self.incumbent()) if c]
-        done = sum(len(self.history.rows(c.id, "test")) for c in (self.baseline(), self.incumbent()) if c)
-        usd = sum(c["usd"] for c in per_call)
-        return Reserve(calls=max(0, 2 * n - done), tokens=n * sum(c["tokens"] for c in per_call),
-                       usd=0.0 if math.isnan(usd) else n * usd, seconds=n * sum(c["seconds"] for c in per_call))
+        """What scoring the baseline and the incumbent on test is expected to cost."""
+        return self._reserve_for(self.incumbent())
+
+    def _reserve_for(self, best: Candidate | None) -> Reserve:
+        """Cost of scoring the baseline and ``best`` on the test examples they lack, from their
+        mean cost per dev example plus a 10% margin (calls are exact: one per example)."""
+        todo = [(c, len(self.data.test) - len(self.history.rows(c.id, "test")))
+                for c in dict.fromkeys([self.baseline(), *([best] if best else [])])]
+        costs = [(mean_cost(self.history.rows(c.id, "dev")), n) for c, n in todo]
+        usd = sum(c["usd"] * n for c, n in costs)
+        margin = 1.1
+        return Reserve(calls=sum(n for _, n in todo), tokens=margin * sum(c["tokens"] * n for c, n in costs),
+                       usd=0.0 if math.isnan(usd) else margin * usd,
+                       seconds=margin * sum(c["seconds"] * n for c, n in costs))
 
     def baseline(self) -> Candidate:
         """The zero-shot prompt: the seed instruction, label names, no demos."""

@@ -201,12 +201,13 @@ def optimize_slices(task: Task, settings: OptimizeSettings) -> tuple[tuple[Examp
 
 
 def seed_points(space: SearchSpace) -> list[dict[str, Any]]:
-    """The trials evaluated first: the zero-shot baseline, then the plain retrieval baseline
-    (the largest k up to 10), when the space contains them."""
+    """The trials evaluated first: the zero-shot baseline, then the cheapest retrieval prompt
+    (the smallest k, first retriever and layout of the space) as an early anchor for racing,
+    when the space contains them."""
     points: list[dict[str, Any]] = [{"instruction": 0, "labels": space.label_styles[0], "demos": "none",
                                      "format": space.output_formats[0]}]
     if "retrieved" in space.demo_strategies:
-        k = max((k for k in space.k_choices if k <= 10), default=min(space.k_choices))
+        k = min(space.k_choices)
         points.append({**points[0], "demos": "retrieved", "k": k, "retriever": space.retrievers[0],
                        "layout": space.layouts[0]})
     return [p for p in points if space.contains(p)]
@@ -282,7 +283,7 @@ def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *
                     dev=dev, test=test, seed_instruction=seed_instruction(task),
                     descriptions=_descriptions(task, settings.space))
     config = OptimizeConfig(seed=settings.seed, max_trials=settings.max_trials, first_rung=settings.first_rung,
-                            k_choices=settings.space.k_choices, retrievers=settings.space.retrievers)
+                            space=settings.space)
     writer = CompleterWriter(gate, settings.proposer_model or settings.model)
     optimizer = Optimizer(data=data, config=config, search=search, evaluator=evaluator, gate=gate,
                           history=history, writer=writer, observers=observers)

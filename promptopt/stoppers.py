@@ -13,13 +13,14 @@ from promptopt.plateau import Observation, PlateauConfig, PlateauEvidence, asses
 @dataclass(frozen=True)
 class StopState:
     """What stoppers may read: trials asked so far, finished dev evaluations (for the plateau),
-    the gate's verdict on the budget (with the final reserve set aside), and how many
-    proposals in a row could not be made."""
+    the gate's verdict on the budget (with the final reserve set aside), how many proposals
+    in a row could not be made, and how many proposals in a row were prompts already scored."""
 
     trials: int
     observations: tuple[Observation, ...]
     budget_reason: str | None
-    failed_in_a_row: int
+    failed_in_a_row: int = 0
+    duplicates_in_a_row: int = 0
 
 
 class Stopper(Protocol):
@@ -49,6 +50,17 @@ class FailedProposals:
 
     def __call__(self, state: StopState) -> str | None:
         return "proposals-failing" if state.failed_in_a_row >= self.limit else None
+
+
+@dataclass
+class Exhausted:
+    """Stops when the sampler keeps proposing prompts already scored and no local move is
+    left: the search space has nothing new to offer."""
+
+    limit: int = 25
+
+    def __call__(self, state: StopState) -> str | None:
+        return "search-exhausted" if state.duplicates_in_a_row >= self.limit else None
 
 
 @dataclass

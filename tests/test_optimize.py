@@ -173,3 +173,33 @@ def test_a_run_stopped_by_its_budget_continues_with_a_larger_one(tmp_path: Path)
     (path / "summary.json").unlink()  # what `promptopt resume --budget-calls` allows on an ended run
     second = open_run(path, replace(SETTINGS, budget=Budget(calls=400)), FakeModel(), new=False).optimizer.run()
     assert second["evaluations"] > first["evaluations"] and second["calls"] <= 400
+
+
+def test_local_moves_walk_the_incumbents_neighbourhood_and_inform_the_sampler(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run", replace(SETTINGS, max_trials=12), FakeModel())
+    run.optimizer.run()
+    evaluated = run.optimizer.history.of_kind("evaluated")
+    local = [e for e in evaluated if e["operator"] not in ("tpe", "seed")]
+    assert local, "no local move was made"
+    assert any(e["trial"] is not None for e in local), "no local move reached the sampler as a trial"
+    candidates = run.optimizer.history.candidates
+    for event in local:  # each is a one-operator child of an earlier evaluated candidate
+        parents = candidates[event["candidate"]].parents
+        assert parents and all(p in candidates for p in parents)
+
+
+def test_a_search_space_with_nothing_new_left_stops_by_itself(tmp_path: Path) -> None:
+    tiny = SearchSpace(instruction_slots=1, label_styles=("names",), demo_strategies=("none",),
+                       output_formats=("label",), retrievers=("word", "char"))
+    run = open_run(tmp_path / "run", replace(SETTINGS, space=tiny), FakeModel())
+    summary = run.optimizer.run()
+    assert summary["stop_reason"] in ("search-exhausted", "plateau")
+    assert summary["evaluations"] < 40
+
+
+def test_the_exhausted_stopper_fires_after_its_limit() -> None:
+    from promptopt.stoppers import Exhausted, StopState
+
+    assert Exhausted(limit=3)(StopState(trials=9, observations=(), budget_reason=None, duplicates_in_a_row=2)) is None
+    assert Exhausted(limit=3)(StopState(trials=9, observations=(), budget_reason=None,
+                                        duplicates_in_a_row=3)) == "search-exhausted"
