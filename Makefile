@@ -9,9 +9,9 @@ BIN := $(VENV)/bin
 setup:
 	scripts/setup.sh
 
-# The main job on the embedded local model (for now: a baseline evaluation).
+# The main job on the embedded local model: a 10-minute optimization run on banking77.
 demo: setup
-	$(BIN)/promptopt eval banking77 --data-dir $(DATA_DIR) --split dev --limit 60 --demos 10 --demo-strategy retrieved --json runs/demo-eval.json
+	$(BIN)/promptopt optimize banking77 --data-dir $(DATA_DIR) --dev-limit 40 --test-limit 77 --time-limit 600
 
 test: setup
 	PROMPTOPT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q

@@ -269,6 +269,7 @@ class OptimizeArgs:
     test_limit: int | None
     max_trials: int | None
     k_choices: str
+    retrievers: str
     data_dir: Path | None
     models_dir: Path | None
     cache_dir: Path | None
@@ -291,6 +292,7 @@ def optimize_cmd(
     test_limit: Annotated[int | None, typer.Option(help="Test examples for the final scoring (stratified; default all).")] = None,
     max_trials: Annotated[int | None, typer.Option(help="Stop after N sampler trials.")] = None,
     k_choices: Annotated[str, typer.Option(help="Demo counts the search may use, comma-separated.")] = "4,8,12",
+    retrievers: Annotated[str, typer.Option(help="Retrievers the search may use: word, char, minilm (comma-separated; minilm needs the embed extra).")] = "word,char,minilm",
     data_dir: DataDirOpt = None,
     models_dir: ModelsDirOpt = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")] = None,
@@ -301,7 +303,7 @@ def optimize_cmd(
     """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
     args = OptimizeArgs(task, model, proposer_model, budget, seed, dev_limit or None, test_limit, max_trials,
-                        k_choices, data_dir, models_dir, cache_dir, not no_cache, run_dir, runs_dir)
+                        k_choices, retrievers, data_dir, models_dir, cache_dir, not no_cache, run_dir, runs_dir)
     run_guarded(lambda: _optimize(args))
 
 
@@ -313,6 +315,15 @@ def _parse_k_choices(text: str) -> tuple[int, ...]:
     if not values or any(v < 1 for v in values):
         raise UsageError(f"--k-choices must be positive integers separated by commas (seen: {text!r})",
                          hint="for example --k-choices 4,8,12")
+    return values
+
+
+def _parse_retrievers(text: str) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [v for v in values if v not in ("word", "char", "minilm")]
+    if not values or unknown:
+        raise UsageError(f"--retrievers takes word, char and minilm, comma-separated (seen: {text!r})",
+                         hint="for example --retrievers word,char")
     return values
 
 
@@ -335,7 +346,8 @@ def _optimize(args: OptimizeArgs) -> None:
         task=args.task, model=args.model, proposer_model=args.proposer_model, seed=args.seed,
         budget=Budget(**args.budget), dev_limit=args.dev_limit, test_limit=args.test_limit,
         max_trials=args.max_trials,
-        space=session.available_retrievers(SearchSpace(k_choices=_parse_k_choices(args.k_choices))))
+        space=session.available_retrievers(SearchSpace(k_choices=_parse_k_choices(args.k_choices),
+                                                       retrievers=_parse_retrievers(args.retrievers))))
     paths = _paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
     with err.status("loading the task…"):
         task = session.load(args.task, paths)

@@ -14,7 +14,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from promptopt.budget import Budget, BudgetExhausted, Reserve
@@ -190,6 +190,8 @@ class Optimizer:
         candidate = self._materialize(proposal.point)
         if candidate is not None and origin is not None and origin.id == candidate.id:
             candidate = origin
+        elif candidate is not None and proposal.queued:
+            candidate = replace(candidate, operator="seed")
         if candidate is None:
             self.search.tell_failed(proposal.number)
             self._event({"event": "trial_failed", "number": proposal.number,
@@ -248,12 +250,16 @@ class Optimizer:
                      if r["status"] != "error" and not r["correct"] and r["example_id"] in texts)
 
     def _local_move(self) -> bool:
-        """Evaluate the next untried neighbour of the incumbent: structural operators (and one
-        reflective rewrite per incumbent while instruction slots are free), in an order fixed
-        per incumbent, so consecutive local moves walk its whole neighbourhood. A neighbour the
-        search space can express becomes an optuna trial (the sampler learns from it)."""
-        incumbent = self.incumbent()
-        child = None if incumbent is None else self._next_neighbour(incumbent)
+        """Evaluate the next untried neighbour of the most promising candidate: structural
+        operators (and one reflective rewrite per parent while instruction slots are free), in
+        an order fixed per parent, so consecutive local moves walk its whole neighbourhood. A
+        neighbour the search space can express becomes an optuna trial (the sampler learns
+        from it)."""
+        child = None
+        for parent in self._promising():
+            child = self._next_neighbour(parent)
+            if child is not None:
+                break
         if child is None:
             return False
         point = self._point_of(child)
@@ -264,6 +270,25 @@ class Optimizer:
         proposal = self.search.ask()
         self._trial(proposal, origin=child if proposal.point == point else None)
         return True
+
+    def _promising(self) -> list[Candidate]:
+        """Parents for local moves, best first: candidates stopped only because scoring them on
+        test would not fit the budget, when they beat the incumbent on the examples both saw
+        (their cheaper neighbours, e.g. fewer demos or a compact layout, may fit), then the
+        incumbent."""
+        incumbent = self.incumbent()
+        if incumbent is None:
+            return []
+        ranked = []
+        for event in self.history.of_kind("evaluated"):
+            if event.get("why") != "unaffordable":
+                continue
+            mine = self.history.correct(event["candidate"], "dev")
+            theirs = self.history.correct(incumbent.id, "dev", mine.keys())
+            if mine and sum(mine.values()) > sum(theirs.values()):
+                ranked.append((sum(mine.values()) / len(mine), event["candidate"]))
+        ranked.sort(key=lambda pair: -pair[0])
+        return [*(self.history.candidates[cid] for _, cid in ranked), incumbent]
 
     def _next_neighbour(self, incumbent: Candidate) -> Candidate | None:
         names = sorted(n for n in REGISTRY if n not in LLM_OPERATORS)

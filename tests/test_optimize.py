@@ -69,6 +69,8 @@ def test_a_run_finds_a_better_prompt_and_writes_a_complete_folder(tmp_path: Path
     assert len(rows(folder, "ledger")) == summary["calls"]
     kinds = Counter(e["event"] for e in events)
     assert kinds["evaluated"] >= 2 and kinds["example"] > 0 and kinds["stop"] == 1
+    first = [e for e in events if e["event"] == "evaluated"][:2]
+    assert [e["operator"] for e in first] == ["seed", "seed"]  # zero-shot, then cheapest retrieval
 
 
 def test_racing_stops_worse_candidates_before_the_whole_dev_slice(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ LLM_OPERATORS = ("grounded", "reflective")
 REPLY_RULE = "Reply with the label only, written exactly as listed."
 _MAX_CHARS = 700
 _MIN_WORDS = 6
-_LEAD = re.compile(r"^(?:\**\s*(?:improved|new|revised|updated)?\s*instruction\s*\**\s*[:\-]\s*)", re.I)
+_LEAD = re.compile(r"^(?:\**\s*(?:[a-z]+\s+)?instructions?\s*\**\s*[:\-]\s*)", re.I)
 _SYSTEM = "You write clear, specific instructions for a text classifier. Reply with the instruction only."
 
 

@@ -33,10 +33,12 @@ Point = dict[str, Any]
 
 @dataclass(frozen=True)
 class Proposal:
-    """A trial number and the point it asks to evaluate."""
+    """A trial number and the point it asks to evaluate; ``queued`` when the point was
+    enqueued (a seed or a local move) rather than sampled."""
 
     number: int
     point: Point
+    queued: bool = False
 
 
 @dataclass(frozen=True)

@@ -73,16 +73,18 @@ class TPESearch:
         optuna = _optuna()
         study = self._open()
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        return [Proposal(t.number, dict(t.params)) for t in sorted(running, key=lambda t: t.number)]
+        return [Proposal(t.number, dict(t.params), queued="fixed_params" in getattr(t, "system_attrs", {}))
+                for t in sorted(running, key=lambda t: t.number)]
 
     def ask(self) -> Proposal:
         optuna = _optuna()
         study = self._open()
-        n = len(study.get_trials(deepcopy=False))
+        trials = study.get_trials(deepcopy=False)
+        waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)  # ask() takes it first
         study.sampler = optuna.samplers.TPESampler(
-            seed=_derived_seed(self.seed, n), n_startup_trials=self.startup_trials)
+            seed=_derived_seed(self.seed, len(trials)), n_startup_trials=self.startup_trials)
         trial = study.ask()
-        return Proposal(trial.number, self._suggest(trial))
+        return Proposal(trial.number, self._suggest(trial), queued=waiting)
 
     def _suggest(self, trial: Any) -> Point:
         s = self.space
