@@ -338,6 +338,7 @@ def _check_limits(args: OptimizeArgs) -> None:
 def _optimize(args: OptimizeArgs) -> None:
     from promptopt import session
     from promptopt.budget import Budget
+    from promptopt.llm.gateway import LiteLLMGateway
     from promptopt.search.space import SearchSpace
     from promptopt.store import RunStore, new_run_dir
 
@@ -351,6 +352,8 @@ def _optimize(args: OptimizeArgs) -> None:
     paths = _paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
     with err.status("loading the task…"):
         task = session.load(args.task, paths)
+    with err.status(f"checking model {settings.model}…"):
+        session.check_models(settings, LiteLLMGateway(models_dir=paths.models_dir), os.environ)
     dev, test = session.optimize_slices(task, settings)
     path = args.run_dir or new_run_dir(args.runs_dir, task.name)
     store = RunStore.create(path, {"run_id": path.name, **session.new_run_info(task, settings, dev, test)})

@@ -2,7 +2,8 @@
 
 A plateau is declared when, over the recent window of spend, no candidate beat the incumbent
 by more than the noise of the dev set (an exact one-sided McNemar test, paired on example ids),
-and the curve of best accuracy against log spend projects less gain over the next stretch of
+no candidate scored on fewer examples looked better by at least the detectable effect (too
+few examples to tell is not evidence of a ceiling), and the curve of best accuracy against log spend projects less gain over the next stretch of
 spend than the smallest effect the dev set could detect. It is never a patience counter.
 
 Conventions: observations arrive in the order they happened, with non-decreasing cumulative
@@ -301,6 +302,11 @@ def _verdict(n_obs: int, effects: Sequence[CandidateEffect], beaten: Sequence[Ca
                        f"{_pt(best.effect)} (p={best.p_value:.3g} < {config.alpha:g})")
     if math.isnan(mde):
         return False, f"no candidate in {window} shares an example with its incumbent"
+    unsettled = [e for e in effects if not math.isnan(e.effect) and e.effect >= mde]
+    if unsettled:
+        best = max(unsettled, key=lambda e: e.effect)
+        return False, (f"candidate {best.candidate_id} looked {_pt(best.effect)} better than the incumbent "
+                       f"on only {best.n_paired} examples (p={best.p_value:.2g}): not evidence either way")
     if math.isinf(gain):
         return False, (f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) but the "
                        f"last half of spend has too few points (or distinct spends) to project the curve")

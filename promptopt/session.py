@@ -202,8 +202,9 @@ def optimize_slices(task: Task, settings: OptimizeSettings) -> tuple[tuple[Examp
 
 def seed_points(space: SearchSpace) -> list[dict[str, Any]]:
     """The trials evaluated first: the zero-shot baseline, then the cheapest retrieval prompt
-    (the smallest k, first retriever and layout of the space) as an early anchor for racing,
-    when the space contains them."""
+    (the smallest k, the space's first retriever and layout: word TF-IDF and the compact
+    layout by default, which measured faster than chat turns at equal accuracy) as an early
+    anchor for racing, when the space contains them."""
     points: list[dict[str, Any]] = [{"instruction": 0, "labels": space.label_styles[0], "demos": "none",
                                      "format": space.output_formats[0]}]
     if "retrieved" in space.demo_strategies:
@@ -256,9 +257,7 @@ def open_optimize(task: Task, settings: OptimizeSettings, paths: Paths, store: R
     """Build the loop for a new or resumed run folder (``store``), checking both models first."""
     ledger = restored_ledger(store)
     gateway, metered = build_completer(paths, ledger)
-    for model in dict.fromkeys([settings.model, settings.proposer_model or settings.model]):
-        gateway.check(model, env)
-    _check_usd_budget(settings, gateway)
+    check_models(settings, gateway, env)
     return assemble_optimize(task, settings, store, metered=metered, ledger=ledger, observers=observers,
                              clock=clock, demos=demo_source(task, paths))
 
@@ -301,10 +300,15 @@ def _descriptions(task: Task, space: SearchSpace) -> tuple[tuple[str, str], ...]
     return keyword_descriptions(task.split("train"), task.labels)
 
 
-def _check_usd_budget(settings: OptimizeSettings, gateway: LiteLLMGateway) -> None:
+def check_models(settings: OptimizeSettings, gateway: LiteLLMGateway, env: Mapping[str, str]) -> None:
+    """Before any work (and before a run folder is created): both models can be called, and
+    a dollar budget can be enforced for them."""
+    models = list(dict.fromkeys([settings.model, settings.proposer_model or settings.model]))
+    for model in models:
+        gateway.check(model, env)
     if settings.budget.usd is None:
         return
-    for model in dict.fromkeys([settings.model, settings.proposer_model or settings.model]):
+    for model in models:
         if gateway.price(model, 1000, 100) is None:
             raise UsageError(f"--budget-usd cannot be enforced: model {model!r} has no price in LiteLLM's map",
                              hint="use --budget-calls or --budget-tokens for this model")

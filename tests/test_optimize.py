@@ -205,3 +205,19 @@ def test_the_exhausted_stopper_fires_after_its_limit() -> None:
     assert Exhausted(limit=3)(StopState(trials=9, observations=(), budget_reason=None, duplicates_in_a_row=2)) is None
     assert Exhausted(limit=3)(StopState(trials=9, observations=(), budget_reason=None,
                                         duplicates_in_a_row=3)) == "search-exhausted"
+
+
+def test_a_dollar_budget_is_refused_for_a_model_without_a_price() -> None:
+    from promptopt.errors import UsageError
+    from promptopt.session import check_models
+
+    class Unpriced:
+        def check(self, model: str, env: object) -> None:
+            return None
+
+        def price(self, model: str, prompt: int, completion: int) -> float | None:
+            return None
+
+    with pytest.raises(UsageError, match="budget-usd"):
+        check_models(replace(SETTINGS, budget=Budget(usd=1.0)), Unpriced(), {})  # type: ignore[arg-type]
+    check_models(replace(SETTINGS, budget=Budget(calls=10)), Unpriced(), {})  # type: ignore[arg-type]

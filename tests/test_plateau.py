@@ -316,3 +316,17 @@ def test_a_slow_rise_above_the_noise_is_rarely_mistaken_for_a_plateau() -> None:
         for obs in (trajectory([0.4 + 0.01 * i for i in range(40)], seed=s, flip=0.02) for s in seeds)
     )
     assert false <= 6, f"{false}/30 seeds declared a plateau on a rising curve"
+
+
+def test_a_candidate_that_looked_much_better_on_few_examples_blocks_the_plateau() -> None:
+    observations = trajectory([0.6] * 40, seed=3, flip=0.02)
+    first = next(k for k in range(1, 41) if assess(observations[:k], CONFIG).plateau)
+    flat = observations[:first]
+    incumbent = assess(flat, CONFIG).incumbent_id
+    inc = next(o for o in flat if o.candidate_id == incumbent)
+    wrong = [k for k, v in inc.correct.items() if not v][:4]
+    right = [k for k, v in inc.correct.items() if v][:6]
+    few = {k: True for k in wrong + right}  # +40 pt on 10 examples: p = 0.5**4, not significant
+    evidence = assess([*flat, Observation(flat[-1].spend + STEP, "partial", few)], CONFIG)
+    assert not evidence.plateau
+    assert "looked" in evidence.reason and "partial" in evidence.reason

@@ -52,7 +52,7 @@ class SearchSpace:
     demo_sets: int = 2
     output_formats: tuple[str, ...] = ("label",)
     retrievers: tuple[str, ...] = ("word", "char", "minilm")
-    layouts: tuple[str, ...] = ("turns", "compact", "labels")
+    layouts: tuple[str, ...] = ("compact", "turns", "labels")
 
     def __post_init__(self) -> None:
         if self.instruction_slots < 1 or self.demo_sets < 1:
@@ -79,7 +79,7 @@ class SearchSpace:
 
     @property
     def fixed_layouts(self) -> tuple[str, ...]:
-        return tuple(x for x in self.layouts if x != "labels") or ("turns",)
+        return tuple(x for x in self.layouts if x != "labels") or ("compact",)
 
     def contains(self, point: Mapping[str, Any]) -> bool:
         """Whether ``point`` is a valid point of this space (used for enqueued seeds)."""
