@@ -23,8 +23,10 @@ def _env() -> dict[str, str]:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "promptopt.cli", *args], cwd=cwd, env=_env(),
+    proc = subprocess.run([sys.executable, "-m", "promptopt.cli", *args], cwd=cwd, env=_env(),
                           capture_output=True, text=True, timeout=900)
+    proc.stderr = " ".join(proc.stderr.split())  # rich wraps long messages at the terminal width
+    return proc
 
 
 def _wait_for(path: Path, text: str, proc: subprocess.Popen[str], timeout: float = 600) -> None:
@@ -41,20 +43,21 @@ def _wait_for(path: Path, text: str, proc: subprocess.Popen[str], timeout: float
 @pytest.mark.model
 def test_ctrl_c_then_resume_finishes_the_run_without_repeating_work(data_dir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = ["optimize", "banking77", "--data-dir", str(data_dir), "--dev-limit", "10", "--test-limit", "6",
+    args = ["optimize", "banking77", "--data-dir", str(data_dir.resolve()), "--dev-limit", "10", "--test-limit", "6",
             "--max-trials", "4", "--k-choices", "2", "--retrievers", "word,char", "--run-dir", str(run), "--no-cache"]
     proc = subprocess.Popen([sys.executable, "-m", "promptopt.cli", *args], cwd=tmp_path, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(run / "events.jsonl", '"event":"evaluated"', proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=300)
+    stderr = " ".join(stderr.split())
     assert proc.returncode == 130, stderr
     assert "promptopt resume" in stderr and not (run / "summary.json").exists()
 
     unfinished = _cli("show", str(run), cwd=tmp_path)
     assert unfinished.returncode == 0 and "unfinished" in unfinished.stdout
 
-    resumed = _cli("resume", str(run), "--data-dir", str(data_dir), "--no-cache", cwd=tmp_path)
+    resumed = _cli("resume", str(run), "--data-dir", str(data_dir.resolve()), "--no-cache", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stop_reason"] == "max-trials" and summary["test_n"] == 6
@@ -64,7 +67,7 @@ def test_ctrl_c_then_resume_finishes_the_run_without_repeating_work(data_dir: Pa
     ledger = (run / "ledger.jsonl").read_text().splitlines()
     assert len(ledger) == summary["calls"]
 
-    again = _cli("resume", str(run), "--data-dir", str(data_dir), cwd=tmp_path)
+    again = _cli("resume", str(run), "--data-dir", str(data_dir.resolve()), cwd=tmp_path)
     assert again.returncode == 2 and "finished" in again.stderr
     listed = _cli("runs", str(tmp_path), cwd=tmp_path)
     assert listed.returncode == 0 and "finished" in listed.stdout
@@ -80,7 +83,7 @@ def test_resume_of_a_folder_that_is_not_a_run_exits_8(tmp_path: Path) -> None:
 def test_bad_optimize_flags_exit_2_before_any_work(data_dir: Path, tmp_path: Path) -> None:
     for flags, needle in ((["--k-choices", "4,x"], "--k-choices"), (["--retrievers", "bm25"], "--retrievers"),
                           (["--budget-calls", "0"], "budget calls"), (["--dev-limit", "1"], "--dev-limit")):
-        proc = _cli("optimize", "banking77", "--data-dir", str(data_dir), "--run-dir", str(tmp_path / "r"), *flags,
+        proc = _cli("optimize", "banking77", "--data-dir", str(data_dir.resolve()), "--run-dir", str(tmp_path / "r"), *flags,
                     cwd=tmp_path)
         assert proc.returncode == 2, (flags, proc.stderr)
         assert needle in proc.stderr, (flags, proc.stderr)
@@ -88,7 +91,7 @@ def test_bad_optimize_flags_exit_2_before_any_work(data_dir: Path, tmp_path: Pat
 
 
 def test_an_unknown_model_exits_5_and_leaves_no_run_folder(data_dir: Path, tmp_path: Path) -> None:
-    proc = _cli("optimize", "banking77", "--data-dir", str(data_dir), "--model", "local/no-such-model",
+    proc = _cli("optimize", "banking77", "--data-dir", str(data_dir.resolve()), "--model", "local/no-such-model",
                 "--run-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 5 and "no-such-model" in proc.stderr
     assert not (tmp_path / "r").exists()
