@@ -292,7 +292,7 @@ def optimize_cmd(
     test_limit: Annotated[int | None, typer.Option(help="Test examples for the final scoring (stratified; default all).")] = None,
     max_trials: Annotated[int | None, typer.Option(help="Stop after N sampler trials.")] = None,
     k_choices: Annotated[str, typer.Option(help="Demo counts the search may use, comma-separated.")] = "4,8,12",
-    retrievers: Annotated[str, typer.Option(help="Retrievers the search may use: word, char, minilm (comma-separated; minilm needs the embed extra).")] = "word,char,minilm",
+    retrievers: Annotated[str, typer.Option(help="Retrievers the search may use, the first one for the retrieval seed: minilm, char, word (comma-separated; minilm needs the embed extra).")] = "minilm,char,word",
     data_dir: DataDirOpt = None,
     models_dir: ModelsDirOpt = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")] = None,

@@ -202,9 +202,11 @@ def optimize_slices(task: Task, settings: OptimizeSettings) -> tuple[tuple[Examp
 
 def seed_points(space: SearchSpace) -> list[dict[str, Any]]:
     """The trials evaluated first: the zero-shot baseline, then the cheapest retrieval prompt
-    (the smallest k, the space's first retriever and layout: word TF-IDF and the compact
-    layout by default, which measured faster than chat turns at equal accuracy) as an early
-    anchor for racing, when the space contains them."""
+    as an early anchor for racing: the smallest k, with the space's first retriever and layout.
+    By default those are the strongest measured: MiniLM embeddings when installed (the gold
+    label's neighbour comes first for 92.1% of banking77 test inputs, against 79.6% for
+    character and 73.0% for word TF-IDF), else character TF-IDF, and the compact layout (as
+    accurate as chat turns, 1.4 s against 2.25 s per example with 4 MiniLM demos)."""
     points: list[dict[str, Any]] = [{"instruction": 0, "labels": space.label_styles[0], "demos": "none",
                                      "format": space.output_formats[0]}]
     if "retrieved" in space.demo_strategies:

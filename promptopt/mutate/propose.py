@@ -23,7 +23,7 @@ from promptopt.mutate.base import MutationContext, register
 
 LLM_OPERATORS = ("grounded", "reflective")
 REPLY_RULE = "Reply with the label only, written exactly as listed."
-_MAX_CHARS = 700
+_MAX_CHARS = 400
 _MIN_WORDS = 6
 _LEAD = re.compile(r"^(?:\**\s*(?:[a-z]+\s+)?instructions?\s*\**\s*[:\-]\s*)", re.I)
 _SYSTEM = "You write clear, specific instructions for a text classifier. Reply with the instruction only."
@@ -50,8 +50,9 @@ class CompleterWriter:
 
 def clean_instruction(text: str | None) -> str | None:
     """The instruction in a proposer's reply: first paragraph, without a leading
-    ``Instruction:`` or quotes, at most 700 characters, ending with the reply rule. None when
-    fewer than 6 words remain."""
+    ``Instruction:`` or quotes, at most 400 characters (a longer system prompt costs every
+    call, and small proposers ramble), ending with the reply rule. None when fewer than 6 words
+    remain."""
     if not text:
         return None
     paragraph = next((p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()), "")

@@ -51,7 +51,7 @@ class SearchSpace:
     k_choices: tuple[int, ...] = (4, 8, 12)
     demo_sets: int = 2
     output_formats: tuple[str, ...] = ("label",)
-    retrievers: tuple[str, ...] = ("word", "char", "minilm")
+    retrievers: tuple[str, ...] = ("minilm", "char", "word")
     layouts: tuple[str, ...] = ("compact", "turns", "labels")
 
     def __post_init__(self) -> None:
