@@ -52,6 +52,7 @@ class ExampleRecord:
     usd: float | None
     cached: bool
     error: str | None = None
+    wall_s: float = 0.0  # the whole example: demos (retrieval), rendering, the call, parsing
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +87,7 @@ class Evaluator:
     labels: tuple[str, ...]
     demo_source: DemoSource
     settings: EvalSettings
+    clock: Callable[[], float] = time.perf_counter  # measures each example's wall time
 
     def request(self, candidate: Candidate, text: str) -> CompletionRequest:
         messages = render(candidate, self.labels, self.demo_source.demos(candidate, text), text)
@@ -133,16 +135,18 @@ class Evaluator:
                     future.cancel()
 
     def _one(self, candidate: Candidate, example: Example, parser: LabelParser) -> ExampleRecord:
+        start = self.clock()
         request = self.request(candidate, example.text)
         try:
             response = self.completer.complete(request)
         except CallError as exc:
             return ExampleRecord(example.id, example.label, None, "", False, "error", 0, 0, 0.0,
-                                 None, False, error=exc.what)
+                                 None, False, error=exc.what, wall_s=self.clock() - start)
         prediction = parser.parse(response.text)
         status = "ok" if prediction is not None else "invalid"
         return ExampleRecord(
             example_id=example.id, gold=example.label, prediction=prediction, raw=response.text,
             correct=prediction == example.label, status=status,
             prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
-            latency_s=response.latency_s, usd=response.usd, cached=response.cached)
+            latency_s=response.latency_s, usd=response.usd, cached=response.cached,
+            wall_s=self.clock() - start)

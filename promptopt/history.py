@@ -76,17 +76,18 @@ class History:
 
 
 def mean_cost(rows: Iterable[Row]) -> dict[str, float]:
-    """Mean prompt+completion tokens, seconds and dollars per call over evaluation rows
-    (failed calls excluded; dollars NaN when any call was unpriced). Seconds leave out the
-    slowest 5% of calls (at least one from 10 calls on): the first call of a model also loads
-    it and evaluates the shared prefix, which the next calls reuse."""
+    """Mean prompt+completion tokens, wall seconds and dollars per example over evaluation
+    rows (failed calls excluded; dollars NaN when any call was unpriced). Seconds are the
+    whole example (retrieval and rendering included; older rows without ``wall_s`` fall back
+    to the call's latency) and leave out the first example, which also loads the model and
+    evaluates the shared prefix: a long scoring pays that once."""
     ok = [r for r in rows if r["status"] != "error"]
     if not ok:
         return {"tokens": 0.0, "seconds": 0.0, "usd": 0.0, "prompt_tokens": 0.0}
     usd_values = [r["usd"] for r in ok]
     usd = float("nan") if any(u is None for u in usd_values) else sum(usd_values) / len(ok)
-    latencies = sorted(r["latency_s"] for r in ok)
-    kept = latencies[: len(latencies) - max(len(latencies) // 20, 1 if len(latencies) >= 10 else 0)]
+    walls = [float(r.get("wall_s") or r["latency_s"]) for r in ok]
+    kept = walls[1:] if len(walls) >= 10 else walls
     return {"tokens": sum(r["prompt_tokens"] + r["completion_tokens"] for r in ok) / len(ok),
             "prompt_tokens": sum(r["prompt_tokens"] for r in ok) / len(ok),
             "seconds": sum(kept) / len(kept), "usd": usd}

@@ -276,7 +276,7 @@ def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *
     workers = settings.concurrency or (1 if local.is_local(settings.model) else 8)
     evaluator = Evaluator(completer=gate, labels=task.labels, demo_source=demos or DemoSource(task.split("train")),
                           settings=EvalSettings(model=settings.model, temperature=settings.temperature,
-                                                concurrency=workers, seed=settings.seed))
+                                                concurrency=workers, seed=settings.seed), clock=clock)
     search = TPESearch(settings.space, store.path / "study.sqlite3", seed=settings.seed)
     if not history.events:
         search.enqueue(seed_points(settings.space))
