@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from promptopt.candidate import Candidate
@@ -52,7 +52,9 @@ class ExampleRecord:
     usd: float | None
     cached: bool
     error: str | None = None
-    wall_s: float = 0.0  # the whole example: demos (retrieval), rendering, the call, parsing
+    # the whole example: demos (retrieval), rendering, the call, parsing; a measurement, so two
+    # records of the same answer compare equal whatever the machine's speed was
+    wall_s: float = field(default=0.0, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
