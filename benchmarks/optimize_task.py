@@ -114,7 +114,7 @@ def _progress(event: dict[str, Any]) -> None:
         raced = " (raced out)" if event["raced_out"] else ""
         print(f"[{event['elapsed_s']:6.0f}s] {event['candidate']} {event['operator']:<22} dev {event['accuracy']:.1%}"
               f" on {event['n']}{raced}; calls {event['calls']}", flush=True)
-    elif event.get("event") in ("stop", "incumbent", "slot", "test_scored"):
+    elif event.get("event") in ("stop", "incumbent", "slot", "test_scored", "budget_tight"):
         print(f"         {json.dumps(event)[:200]}", flush=True)
 
 

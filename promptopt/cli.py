@@ -458,6 +458,8 @@ class OptimizeDisplay:
             self.state["plateau"] = "reached" if event["plateau"] else "not yet"
         elif kind == "stop":
             self.console.print(f"search stopped: {event['reason']}; scoring baseline and best on test…")
+        elif kind == "budget_tight":
+            self.console.print(f"[yellow]warning:[/] {event['text']}", highlight=False)
         if self._status is not None:
             self._status.update(self._line())
 
@@ -646,6 +648,90 @@ def _print_spec(spec: Any, out_dir: Path, written: list[Path]) -> None:
     out.print(f"wrote {len(written)} files to {out_dir} (proposal.md, train.jsonl: {len(spec.train)} rows, "
               f"val.jsonl: {len(spec.val)} rows, eval_gate.md, gate.json, data_card.md)")
     out.print(f"check a fine-tuned model: cd {out_dir} && {spec.gate.to_json()['command']}", highlight=False)
+
+
+# -- report (the plateau report) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportArgs:
+    run: Path
+    out_dir: Path | None
+    force: bool
+    ablations: bool
+    limit: int
+    data_dir: Path | None
+    models_dir: Path | None
+
+
+@app.command("report")
+def report_cmd(
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write (default: RUN/report).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a report already in the folder.")] = False,
+    no_ablations: Annotated[bool, typer.Option("--no-ablations", help="Skip the ablations: no model call and no task data needed.")] = False,
+    limit: Annotated[int, typer.Option(help="Test examples the ablations are scored on (a label-stratified sample of the run's).")] = 100,
+    data_dir: DataDirOpt = None,
+    models_dir: ModelsDirOpt = None,
+) -> None:
+    """Write the plateau report of a finished run: verdict, plots, ablations, unfixed errors (md + html)."""
+    run_guarded(lambda: _report(ReportArgs(run, out_dir, force, not no_ablations, limit, data_dir, models_dir)))
+
+
+def _report(args: ReportArgs) -> None:
+    from promptopt.report import build, source
+
+    if args.limit < 1:
+        raise UsageError(f"--limit must be at least 1 (seen: {args.limit})", hint="use --no-ablations to skip them")
+    found = source.open_run(args.run)
+    out_dir = args.out_dir or args.run / build.OUT_SUBDIR
+    build.check_out_dir(out_dir, force=args.force)
+    attribution, texts = _report_ablations(found, args, out_dir) if args.ablations else (None, None)
+    with err.status("drawing the plots…"):
+        report = build.build_report(found, attribution, texts=texts,
+                                    ablation_note="Skipped (`--no-ablations`): no model call was made.")
+        written = build.write_report(report, out_dir, force=args.force)
+    plateau = found.summary.get("plateau") or {}
+    out.print(("[bold]ceiling found[/]: " if plateau.get("plateau") else "[bold]no ceiling found[/]: ")
+              + str(plateau.get("reason") or "no plateau evidence"), highlight=False)
+    if attribution is not None:
+        from promptopt.report.sections import carriers
+
+        out.print(f"lift carried by: {carriers(attribution)}", highlight=False)
+    out.print(f"wrote {len(written)} files to {out_dir} (open {out_dir / 'report.html'})", highlight=False)
+
+
+def _report_ablations(found: Any, args: ReportArgs, out_dir: Path) -> tuple[Any, dict[str, str]]:
+    """Score the best prompt's ablations through the evaluator (logged answers are reused)."""
+    from promptopt import session
+    from promptopt.finetune import rundata
+    from promptopt.report import ablation, build
+
+    paths = _paths(args.data_dir, args.models_dir)
+    with err.status("loading the task…"):
+        task = rundata.load_run_task(found.data, paths)
+    seed, settings = found.data.seed, found.settings
+    seed_text = found.data.baseline.instruction if found.data.baseline else session.seed_instruction(task)
+    plan = ablation.plan(found.best, seed_instruction=seed_text, train=task.split("train"), seed=seed)
+    examples = ablation.examples_for(rundata.run_test_examples(found.data, task), args.limit, seed=seed)
+    setting = ablation.Setting(found.data.model, float(settings.get("temperature", 0.0)), seed)
+    records: dict[str, Any] = {}
+    if plan:
+        with err.status(f"checking model {setting.model}…"):
+            evaluator = session.open_eval(task, paths, model=setting.model, seed=seed, temperature=setting.temperature,
+                                          concurrency=settings.get("concurrency"), env=os.environ).evaluator
+        with err.status(f"scoring {len(plan)} ablations on {len(examples)} test examples…") as status:
+            counter = {"n": 0}
+
+            def tick(record: Any) -> None:
+                counter["n"] += 1
+                status.update(f"scoring {len(plan)} ablations on {len(examples)} test examples… {counter['n']} new answers")
+
+            records = ablation.score_ablations(plan, examples, evaluator, ablation.RecordLog(out_dir / build.ABLATION_LOG),
+                                               setting, on_record=tick)
+    best = found.history.correct(found.best.id, "test", [e.id for e in examples])
+    result = ablation.attribute(plan, records, best, [e.id for e in examples], setting)
+    return result, {e.id: e.text for e in task.split("test")} | {e.id: e.text for e in task.split("dev")}
 
 
 # -- export / predict / verify (the production prompt) ------------------------------------------

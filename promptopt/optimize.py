@@ -386,6 +386,7 @@ class Optimizer:
             ids = [e.id for e in self.data.dev[:size]]
             self._score(candidate, "dev", self.data.dev[:size])
             if self._unaffordable(candidate):
+                self._warn_tight_budget(candidate)
                 return self._outcome(candidate, ids, raced_out=True, why="unaffordable")
             if incumbent is None or incumbent.id == candidate.id:
                 continue
@@ -408,6 +409,22 @@ class Optimizer:
         would overrun the budget from here: such a candidate could not be the winner."""
         reserve = self._reserve_for(candidate)
         return self.gate.budget.exceeded(self.gate.ledger.totals, self.gate.elapsed(), reserve) is not None
+
+    def _warn_tight_budget(self, candidate: Candidate) -> None:
+        """Once per run: the budget cannot pay for scoring a candidate like this one on test,
+        so only cheaper candidates can win. Says what it would cost and what to change."""
+        if self.history.of_kind("budget_tight"):
+            return
+        reserve = self._reserve_for(candidate)
+        left = self.gate.budget.seconds - self.gate.elapsed() if self.gate.budget.seconds is not None else None
+        self._event({"event": "budget_tight", "candidate": candidate.id, "reserve": reserve.to_json(),
+                     "seconds_left": left, "test_n": len(self.data.test),
+                     "text": (f"scoring the baseline and {candidate.id} on {len(self.data.test)} test examples "
+                              f"would need about {reserve.seconds:.0f} s, {reserve.calls} calls and "
+                              f"{reserve.tokens:.0f} tokens, more than the budget has left"
+                              + (f" ({left:.0f} s)" if left is not None else "")
+                              + ": candidates that cost this much cannot win; raise --time-limit or the "
+                              "--budget-* limit, or lower --test-limit")})
 
     def _score(self, candidate: Candidate, split: str, examples: Sequence[Example]) -> None:
         """Score the examples that have no record yet; each record is stored as it arrives."""

@@ -116,6 +116,21 @@ def test_a_budget_too_small_for_the_final_scoring_still_ends_cleanly(tmp_path: P
     assert (tmp_path / "run" / "summary.json").is_file()
 
 
+def test_a_budget_that_cannot_pay_for_scoring_a_candidate_on_test_is_reported_once(tmp_path: Path) -> None:
+    # 1 s per call: the zero-shot seed takes 40 s on dev; any other candidate's test scoring
+    # (with the baseline's) needs about 1.25 * 48 s more, which 100 s cannot hold
+    events: list[dict[str, Any]] = []
+    run = open_run(tmp_path / "run", replace(SETTINGS, budget=Budget(seconds=100.0)),
+                   FakeModel(seconds_per_call=1.0), events=events)
+    summary = run.optimizer.run()
+    tight = [e for e in events if e["event"] == "budget_tight"]
+    assert len(tight) == 1
+    assert "--test-limit" in tight[0]["text"] and tight[0]["reserve"]["calls"] == 48
+    raced = [e for e in events if e["event"] == "evaluated" and e["why"] == "unaffordable"]
+    assert len(raced) >= 2  # the warning is not repeated for every such candidate
+    assert summary["stop_reason"] == "time-limit" and summary["test_incomplete"] is None
+
+
 def test_the_plateau_stopper_fires_on_a_flat_landscape_with_its_evidence(tmp_path: Path) -> None:
     run = open_run(tmp_path / "run", replace(SETTINGS, max_trials=60), FakeModel(flat=True))
     summary = run.optimizer.run()
