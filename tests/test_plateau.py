@@ -256,7 +256,7 @@ def test_too_few_candidates_in_the_window_is_never_a_plateau() -> None:
 
 
 def test_without_points_to_project_the_gain_is_infinite_and_the_ceiling_unknown() -> None:
-    # everything spent at once: no spread in log spend over the last half
+    # everything spent at once: no spread in spend over the last half
     observations = [hand_observation(100, f"c{i}", "1100") for i in range(10)]
     evidence = assess(observations, CONFIG)
     assert math.isinf(evidence.projected_gain) and not evidence.plateau
