@@ -466,6 +466,8 @@ class OptimizeDisplay:
     def _evaluated(self, event: dict[str, Any]) -> None:
         self.state.update(evals=self.state["evals"] + 1, calls=event["calls"], tokens=event["spend_tokens"],
                           usd=event["usd"], elapsed=event["elapsed_s"])
+        if not event["raced_out"] and (self.state["best"] is None or event["accuracy"] > self.state["best"]):
+            self.state["best"] = event["accuracy"]  # the incumbent event that follows says the same
         if self._status is None:
             raced = " (stopped early: worse than the best)" if event["raced_out"] else ""
             self.console.print(f"[{event['elapsed_s']:7.0f}s] {event['candidate']} {event['operator']:<20} "

@@ -95,3 +95,21 @@ def test_an_unknown_model_exits_5_and_leaves_no_run_folder(data_dir: Path, tmp_p
                 "--run-dir", str(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 5 and "no-such-model" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_progress_line_shows_a_new_best_as_soon_as_it_is_scored() -> None:
+    import io
+
+    from rich.console import Console
+
+    from promptopt.cli import OptimizeDisplay
+
+    buffer = io.StringIO()
+    display = OptimizeDisplay(Console(file=buffer, force_terminal=False, width=400))
+    base = {"event": "evaluated", "operator": "seed", "n": 40, "calls": 40, "spend_tokens": 100, "usd": 0.0,
+            "elapsed_s": 1.0}
+    display({**base, "candidate": "a", "accuracy": 0.25, "raced_out": False})
+    display({**base, "candidate": "b", "accuracy": 0.925, "raced_out": False})
+    display({**base, "candidate": "c", "accuracy": 1.0, "n": 10, "raced_out": True})  # on fewer examples
+    lines = buffer.getvalue().splitlines()
+    assert "best dev 25.0%" in lines[0] and "best dev 92.5%" in lines[1] and "best dev 92.5%" in lines[2]
