@@ -6,9 +6,11 @@ has a real signal to find."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from promptopt.llm.types import CompletionRequest, CompletionResponse
 from promptopt.task import DataSpec, Example, Task, TaskSpec
@@ -97,3 +99,23 @@ class FakeModel:
         if "variant" in system:
             p += 0.1
         return p
+
+
+def write_task_folder(root: Path, rows: dict[str, list[tuple[str, str]]], labels: tuple[str, ...]) -> Path:
+    """The fake task on disk: ``root/data/fake/{split}.jsonl`` from (text, label) rows, its
+    labels file, and ``root/fake.toml`` pointing at them; returns the task file."""
+    folder = root / "data" / "fake"
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, items in rows.items():
+        (folder / f"{split}.jsonl").write_text(
+            "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in items), encoding="utf-8")
+    (folder / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+    task_file = root / "fake.toml"
+    task_file.write_text('name = "fake"\ndescription = "Topic of short notes"\n[fields]\ninput = "text"\n'
+                         'label = "label"\n[data]\ndir = "fake"\ntrain = "train.jsonl"\ndev = "dev.jsonl"\n'
+                         'test = "test.jsonl"\nlabels = "labels.txt"\n', encoding="utf-8")
+    return task_file
+
+
+def split_rows(task: Task) -> dict[str, list[tuple[str, str]]]:
+    return {split: [(e.text, e.label) for e in task.split(split)] for split in ("train", "dev", "test")}

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from optfakes import FakeModel, fake_task
+from optfakes import FakeModel, fake_task, split_rows, write_task_folder
 
 from promptopt import cli, session
 from promptopt.config import Paths
@@ -75,25 +75,13 @@ class World:
     short_run: Path
 
 
-def _write_jsonl(path: Path, rows: list[tuple[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows), encoding="utf-8")
-
-
 def _write_task(root: Path) -> Path:
     """The synthetic task on disk, with one duplicate, one text under two labels and one test
     text planted in train."""
     base = fake_task(n_train=600)
-    rows = {split: [(e.text, e.label) for e in base.split(split)] for split in ("train", "dev", "test")}
+    rows = split_rows(base)
     rows["train"] += [rows["train"][0], (CONFLICT, "alpha"), (CONFLICT, "beta"), rows["test"][0]]
-    for split, items in rows.items():
-        _write_jsonl(root / "data" / "fake" / f"{split}.jsonl", items)
-    (root / "data" / "fake" / "labels.txt").write_text("\n".join(base.labels) + "\n", encoding="utf-8")
-    task_file = root / "fake.toml"
-    task_file.write_text('name = "fake"\ndescription = "Topic of short notes"\n[fields]\ninput = "text"\nlabel = "label"\n'
-                         '[data]\ndir = "fake"\ntrain = "train.jsonl"\ndev = "dev.jsonl"\ntest = "test.jsonl"\n'
-                         'labels = "labels.txt"\n', encoding="utf-8")
-    return task_file
+    return write_task_folder(root, rows, base.labels)
 
 
 def _run_through_cli(task: Task, settings: OptimizeSettings, paths: Paths, path: Path, fake: FakeModel) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import matplotlib
 import pytest
-from optfakes import LABELS, FakeModel, fake_task
+from optfakes import LABELS, FakeModel, fake_task, split_rows, write_task_folder
 
 from promptopt import session
 from promptopt.candidate import Candidate
@@ -202,16 +202,7 @@ class World:
 
 def _write_task(root: Path) -> Path:
     base = fake_task()
-    for split in ("train", "dev", "test"):
-        rows = "".join(json.dumps({"text": e.text, "label": e.label}) + "\n" for e in base.split(split))
-        (root / "data" / "fake").mkdir(parents=True, exist_ok=True)
-        (root / "data" / "fake" / f"{split}.jsonl").write_text(rows, encoding="utf-8")
-    (root / "data" / "fake" / "labels.txt").write_text("\n".join(base.labels) + "\n", encoding="utf-8")
-    task_file = root / "fake.toml"
-    task_file.write_text('name = "fake"\ndescription = "Topic of short notes"\n[fields]\ninput = "text"\n'
-                         'label = "label"\n[data]\ndir = "fake"\ntrain = "train.jsonl"\ndev = "dev.jsonl"\n'
-                         'test = "test.jsonl"\nlabels = "labels.txt"\n', encoding="utf-8")
-    return task_file
+    return write_task_folder(root, split_rows(base), base.labels)
 
 
 def _optimize(task: Task, settings: OptimizeSettings, path: Path, fake: FakeModel) -> Path:
