@@ -221,8 +221,17 @@ def _run_with_progress(run: Any, candidate: Any, examples: Any, task_name: str, 
             scored = counts["n"] - counts["err"]
             acc = f"{counts['ok'] / scored:.1%}" if scored else "-"
             progress.update(bar, advance=1, acc=acc, inv=counts["inv"], errs=counts["err"])
+            _plain_progress(counts["n"], len(examples), f"{task_name}/{split}: {counts['n']}/{len(examples)}  acc {acc}"
+                                                        f"  invalid {counts['inv']}  errors {counts['err']}")
 
         return run.evaluator.evaluate(candidate, examples, on_record=tick)
+
+
+def _plain_progress(done: int, total: int, line: str) -> None:
+    """Where no live display shows (stderr is a log file, not a terminal): ``line`` at every
+    tenth of the work."""
+    if not err.is_terminal and done % max(1, total // 10) == 0:
+        err.print(line, highlight=False)
 
 
 def _print_summary(s: dict[str, Any], cache_file: Path | None) -> None:
@@ -271,6 +280,7 @@ class OptimizeArgs:
     max_trials: int | None
     k_choices: str
     retrievers: str
+    demos: str
     data_dir: Path | None
     models_dir: Path | None
     cache_dir: Path | None
@@ -294,6 +304,7 @@ def optimize_cmd(
     max_trials: Annotated[int | None, typer.Option(help="Stop after N sampler trials.")] = None,
     k_choices: Annotated[str, typer.Option(help="Demo counts the search may use, comma-separated.")] = "4,8,12",
     retrievers: Annotated[str, typer.Option(help="Retrievers the search may use, the first one for the retrieval seed: minilm, char, word (comma-separated; minilm needs the embed extra).")] = "minilm,char,word",
+    demos: Annotated[str, typer.Option(help="Demo strategies the search may use: none, stratified (one fixed set for every input), retrieved (neighbours per input; the exported prompt then ships the train pool). For example --demos none,stratified.")] = "none,stratified,retrieved",
     data_dir: DataDirOpt = None,
     models_dir: ModelsDirOpt = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")] = None,
@@ -304,7 +315,7 @@ def optimize_cmd(
     """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
     args = OptimizeArgs(task, model, proposer_model, budget, seed, dev_limit or None, test_limit, max_trials,
-                        k_choices, retrievers, data_dir, models_dir, cache_dir, not no_cache, run_dir, runs_dir)
+                        k_choices, retrievers, demos, data_dir, models_dir, cache_dir, not no_cache, run_dir, runs_dir)
     run_guarded(lambda: _optimize(args))
 
 
@@ -319,13 +330,22 @@ def _parse_k_choices(text: str) -> tuple[int, ...]:
     return values
 
 
-def _parse_retrievers(text: str) -> tuple[str, ...]:
+def _parse_choices(text: str, option: str, allowed: tuple[str, ...], example: str) -> tuple[str, ...]:
+    """A comma-separated subset of ``allowed``, in the order given, without repeats."""
     values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
-    unknown = [v for v in values if v not in ("word", "char", "minilm")]
-    if not values or unknown:
-        raise UsageError(f"--retrievers takes word, char and minilm, comma-separated (seen: {text!r})",
-                         hint="for example --retrievers word,char")
+    if not values or any(v not in allowed for v in values):
+        raise UsageError(f"{option} takes {', '.join(allowed[:-1])} and {allowed[-1]}, comma-separated (seen: {text!r})",
+                         hint=f"for example {option} {example}")
     return values
+
+
+def _parse_retrievers(text: str) -> tuple[str, ...]:
+    return _parse_choices(text, "--retrievers", ("word", "char", "minilm"), "word,char")
+
+
+def _parse_demos(text: str) -> tuple[str, ...]:
+    return _parse_choices(text, "--demos", ("none", "stratified", "retrieved"),
+                          "none,stratified (a prompt without a retrieval index)")
 
 
 def _check_limits(args: OptimizeArgs) -> None:
@@ -349,7 +369,8 @@ def _optimize(args: OptimizeArgs) -> None:
         budget=Budget(**args.budget), dev_limit=args.dev_limit, test_limit=args.test_limit,
         max_trials=args.max_trials,
         space=session.available_retrievers(SearchSpace(k_choices=_parse_k_choices(args.k_choices),
-                                                       retrievers=_parse_retrievers(args.retrievers))))
+                                                       retrievers=_parse_retrievers(args.retrievers),
+                                                       demo_strategies=_parse_demos(args.demos))))
     paths = _paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
     with err.status("loading the task…"):
         task = session.load(args.task, paths)
@@ -728,6 +749,8 @@ def _report_ablations(found: Any, args: ReportArgs, out_dir: Path) -> tuple[Any,
             def tick(record: Any) -> None:
                 counter["n"] += 1
                 status.update(f"scoring {len(plan)} ablations on {len(examples)} test examples… {counter['n']} new answers")
+                _plain_progress(counter["n"], len(plan) * len(examples),
+                                f"ablations: {counter['n']} of at most {len(plan) * len(examples)} answers")
 
             records = ablation.score_ablations(plan, examples, evaluator, ablation.RecordLog(out_dir / build.ABLATION_LOG),
                                                setting, on_record=tick)

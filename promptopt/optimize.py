@@ -240,7 +240,8 @@ class Optimizer:
     def _context(self, *, failures: tuple[Failure, ...] = (), other: Candidate | None = None) -> MutationContext:
         return MutationContext(train=self.data.train, labels=self.data.labels,
                                descriptions=self.data.descriptions, k_choices=self.config.space.k_choices,
-                               retrievers=self.config.space.retrievers, other=other, writer=self.writer, task_description=self.data.description,
+                               retrievers=self.config.space.retrievers, demo_strategies=self.config.space.demo_strategies,
+                               other=other, writer=self.writer, task_description=self.data.description,
                                failures=failures)
 
     def _failures(self, candidate: Candidate) -> tuple[Failure, ...]:
@@ -304,7 +305,7 @@ class Optimizer:
                     break
                 rng = random.Random(derived_seed(self.config.seed, name, incumbent.id, attempt))
                 child = REGISTRY[name](incumbent, ctx, rng=rng)
-                if child is not None and self._fresh(child):
+                if child is not None and self._fresh(child) and self._allowed(child):
                     if name in LLM_OPERATORS:
                         self._add_slot(child, parent=incumbent)
                     return child
@@ -320,12 +321,23 @@ class Optimizer:
             for attempt in range(4):
                 rng = random.Random(derived_seed(self.config.seed, name, parent.id, attempt))
                 child = REGISTRY[name](parent, ctx, rng=rng)
-                if child is not None and self._fresh(child) and demo_load(child) < demo_load(parent):
+                if (child is not None and self._fresh(child) and self._allowed(child)
+                        and demo_load(child) < demo_load(parent)):
                     children[child.id] = child
         return max(children.values(), key=lambda c: (demo_load(c), c.id), default=None)
 
     def _fresh(self, candidate: Candidate) -> bool:
         return not any(e["candidate"] == candidate.id for e in self.history.of_kind("eval_start"))
+
+    def _allowed(self, candidate: Candidate) -> bool:
+        """Whether the user's search space permits ``candidate``'s demos (a local move may
+        produce a candidate the space has no point for, but never one of a strategy or retriever
+        the user left out)."""
+        space = self.config.space
+        strategy = "stratified" if candidate.demo_strategy == "fixed" else candidate.demo_strategy
+        if strategy not in space.demo_strategies:
+            return False
+        return candidate.demo_strategy != "retrieved" or candidate.retriever in space.retrievers
 
     def _reflected_on(self, incumbent: Candidate) -> bool:
         return any(e.get("parent") == incumbent.id and e["operator"] == "reflective"

@@ -29,6 +29,9 @@ from typing import Any
 
 from promptopt.errors import StoreError
 
+_UMASK = os.umask(0)  # read once, at import (single-threaded), and put back at once
+os.umask(_UMASK)
+
 FORMAT_VERSION = 1
 FILES = ("candidates", "evaluations", "ledger", "events")
 
@@ -136,13 +139,20 @@ def _drop_torn_tail(path: Path) -> None:
 def atomic_write(path: Path, text: str) -> None:
     """Write beside the target and rename, so a reader never sees half a file and a failed
     write (full disk) leaves the previous file intact."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, blob: bytes) -> None:
+    """``atomic_write`` for bytes. The file gets the usual permissions (0666 less the umask),
+    not the owner-only ones of a temporary file."""
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(blob)
             handle.flush()
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:

@@ -381,6 +381,7 @@ def test_cli_verify_reports_the_score_next_to_the_recorded_one(tmp_path: Path, f
     assert report["ok"] and report["compared"] == summary["test_n"]
     assert report["accuracy"] == pytest.approx(summary["best_test_accuracy"])
     assert "all 30 predictions match" in result.output
+    assert "/test: 30/30  acc" in result.output  # not a terminal: a progress line per 10%
 
     fake_door(ScriptedModel(salt="drift"))
     drifted = _invoke("verify", str(written[0]), str(tmp_path / "tasks" / "fake.toml"), "--data-dir",
@@ -417,7 +418,7 @@ def test_cli_predict_reads_jsonl_and_csv_and_writes_jsonl(tmp_path: Path, fake_d
     assert missing.exit_code == 4 and "'text'" in missing.output and "body" in missing.output
 
 
-# -- the real embedded model (not run here by default: marked `model`) ---------------------------
+# -- the real embedded model (marked `model`; part of `make test` and CI) -----------------------
 
 
 @pytest.mark.model
@@ -438,3 +439,12 @@ def test_verify_round_trip_on_the_embedded_model(data_dir: Path, tmp_path: Path)
                 cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all 5 predictions match" in proc.stdout
+    dspy = pytest.importorskip("dspy")
+    dspy_proc = _cli("export", str(run), "--format", "dspy", "--data-dir", str(data_dir.resolve()), cwd=tmp_path)
+    assert dspy_proc.returncode == 0, dspy_proc.stderr
+    module = _import(run / "export" / "dspy_program.py")
+    program = module.build_program()
+    assert len(program.predict.demos) == 4
+    with dspy.context(lm=module.make_lm()):  # the real model, through DSPy's own adapter
+        prediction = program(text=task.split("test")[0].text)
+    assert prediction.label in task.labels

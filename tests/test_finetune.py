@@ -471,6 +471,16 @@ def test_an_unfinished_run_exits_2_and_says_how_to_finish_it(world: World, tmp_p
     assert not (copy / "finetune").exists()
 
 
+def test_a_run_of_an_older_format_exits_8_and_writes_nothing(world: World, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(world.short_run, copy, ignore=shutil.ignore_patterns("finetune"))
+    info = json.loads((copy / "run.json").read_text())
+    (copy / "run.json").write_text(json.dumps({**info, "format_version": 0}))
+    proc = _cli(str(copy), cwd=tmp_path)
+    assert proc.returncode == 8 and "format" in proc.stderr, proc.stderr
+    assert not (copy / "finetune").exists()
+
+
 def test_a_non_empty_out_folder_is_refused_without_force(world: World, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

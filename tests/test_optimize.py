@@ -205,6 +205,17 @@ def test_local_moves_walk_the_incumbents_neighbourhood_and_inform_the_sampler(tm
         assert parents and all(p in candidates for p in parents)
 
 
+def test_local_moves_stay_inside_the_demo_strategies_the_user_allowed(tmp_path: Path) -> None:
+    space = SearchSpace(demo_strategies=("none", "stratified"), retrievers=("word", "char"))
+    run = open_run(tmp_path / "run", replace(SETTINGS, space=space, max_trials=14), FakeModel())
+    summary = run.optimizer.run()
+    history = run.optimizer.history
+    strategies = {history.candidates[e["candidate"]].demo_strategy for e in history.of_kind("evaluated")}
+    assert "retrieved" not in strategies and strategies & {"fixed", "stratified"}
+    assert any(e["operator"] not in ("tpe", "seed") for e in history.of_kind("evaluated")), "no local move made"
+    assert history.candidates[summary["best_candidate_id"]].demo_strategy != "retrieved"
+
+
 def test_a_search_space_with_nothing_new_left_stops_by_itself(tmp_path: Path) -> None:
     tiny = SearchSpace(instruction_slots=1, label_styles=("names",), demo_strategies=("none",),
                        output_formats=("label",), retrievers=("word", "char"))

@@ -82,6 +82,7 @@ def test_resume_of_a_folder_that_is_not_a_run_exits_8(tmp_path: Path) -> None:
 
 def test_bad_optimize_flags_exit_2_before_any_work(data_dir: Path, tmp_path: Path) -> None:
     for flags, needle in ((["--k-choices", "4,x"], "--k-choices"), (["--retrievers", "bm25"], "--retrievers"),
+                          (["--demos", "fixed"], "--demos"),
                           (["--budget-calls", "0"], "budget calls"), (["--dev-limit", "1"], "--dev-limit")):
         proc = _cli("optimize", "banking77", "--data-dir", str(data_dir.resolve()), "--run-dir", str(tmp_path / "r"), *flags,
                     cwd=tmp_path)

@@ -328,6 +328,7 @@ def test_ablations_are_scored_through_the_evaluator_and_reused_on_a_rerun(world:
     data = json.loads((run / "report" / "report.json").read_text())["ablations"]
     assert len(data["example_ids"]) == 12 and all(r["n"] == 12 for r in data["results"])
     assert "lift carried by" in first.flat
+    assert f"ablations: {12 * len(plan)} of at most {12 * len(plan)} answers" in first.flat  # a log gets progress lines
 
     again = _cli("report", str(run), "--data-dir", str(world.data_dir), "--limit", "12", "--force")
     assert again.exit_code == 0, again.flat

@@ -100,3 +100,17 @@ def test_a_full_disk_on_append_is_a_clear_error(tmp_path: Path, monkeypatch: pyt
 def test_run_dir_names_carry_time_task_and_a_random_id(tmp_path: Path) -> None:
     a, b = new_run_dir(tmp_path, "banking77", clock=0), new_run_dir(tmp_path, "banking77", clock=0)
     assert a.name.endswith(a.name[-8:]) and "-banking77-" in a.name and a != b
+
+
+def test_written_files_get_the_usual_permissions_not_a_temporary_files(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    target = tmp_path / "artifact.json"
+    store_module.atomic_write(target, "{}\n")
+    store_module.atomic_write_bytes(tmp_path / "pool.npy", b"\x00\x01")
+    for path in (target, tmp_path / "pool.npy"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+    assert target.read_text() == "{}\n" and (tmp_path / "pool.npy").read_bytes() == b"\x00\x01"

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +42,7 @@ from promptopt.export.template import fill, messages_template
 from promptopt.llm.embed import MODEL_NAME
 from promptopt.llm.types import CompletionRequest, CompletionResponse
 from promptopt.prompt import answer_for, codes_for, render
-from promptopt.store import atomic_write
+from promptopt.store import atomic_write, atomic_write_bytes
 from promptopt.task import Example, Task
 
 FORMATS = ("json", "messages", "dspy")
@@ -254,7 +252,7 @@ def write(built: Built, plan: ExportPlan, *, force: bool = False) -> list[Path]:
     body = dict(built.body)
     written: list[Path] = []
     if built.embeddings is not None:
-        _write_bytes(sidecar, built.embeddings)
+        atomic_write_bytes(sidecar, built.embeddings)
         body["demos"] = {**body["demos"], "embeddings": {**body["demos"]["embeddings"], "file": sidecar.name}}
         written.append(sidecar)
     data = sealed(body)
@@ -273,17 +271,3 @@ def _messages_file(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-
-
-def _write_bytes(path: Path, blob: bytes) -> None:
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc}", hint="check free space and permissions") from exc

@@ -59,6 +59,10 @@ def _litellm() -> ModuleType:
     return litellm
 
 
+# For callers that set no limit (``dspy.LM`` sends max_tokens=None): room for a few paragraphs,
+# enough for DSPy's instruction proposers and reflections. promptopt's own requests always set one.
+UNSET_MAX_TOKENS = 1024
+
 _ENGINE = local.LlamaEngine()  # process-wide: loaded weights are shared by every gateway
 atexit.register(_ENGINE.close)
 
@@ -76,7 +80,7 @@ def _make_local_handler(litellm: ModuleType) -> Any:
                 local.PREFIX + model, local.default_models_dir()).path
             try:
                 result = _ENGINE.chat(path, messages, temperature=float(params.get("temperature", 0.0)),
-                                      max_tokens=int(params.get("max_tokens", 32)),
+                                      max_tokens=int(params.get("max_tokens") or UNSET_MAX_TOKENS),
                                       stop=list(params.get("stop") or []), seed=params.get("seed"))
             except ValueError as exc:  # llama.cpp: "Requested tokens (N) exceed context window"
                 raise litellm.ContextWindowExceededError(str(exc), model=model, llm_provider="local") from exc

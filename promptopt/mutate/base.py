@@ -31,15 +31,16 @@ class Writer(Protocol):
 @dataclass(frozen=True)
 class MutationContext:
     """What operators may draw on: the train pool (for demos), the labels, label descriptions
-    generated once from train, the choices of demo counts, an optional second parent (for
-    crossover), and for the LLM proposers a writer, the task description and the parent's
-    failures on dev (for reflection)."""
+    generated once from train, the choices of demo counts, retrievers and demo strategies, an
+    optional second parent (for crossover), and for the LLM proposers a writer, the task
+    description and the parent's failures on dev (for reflection)."""
 
     train: tuple[Example, ...]
     labels: tuple[str, ...]
     descriptions: tuple[tuple[str, str], ...] = ()
     k_choices: tuple[int, ...] = (2, 4, 6, 8, 10, 16)
     retrievers: tuple[str, ...] = ("word", "char")
+    demo_strategies: tuple[str, ...] = ("none", "stratified", "retrieved")
     other: Candidate | None = None
     writer: Writer | None = None
     task_description: str = ""

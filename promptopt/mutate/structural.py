@@ -60,9 +60,13 @@ def reorder_demos(parent: Candidate, ctx: MutationContext, *, rng: random.Random
 
 @register("switch_demo_strategy")
 def switch_demo_strategy(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
-    """Move between none, stratified and retrieved demos (the RAG stage), keeping the count."""
+    """Move between none, stratified and retrieved demos (the RAG stage), keeping the count; only
+    to the strategies ``ctx`` allows."""
+    targets = [s for s in ("none", "stratified", "retrieved") if s != parent.demo_strategy and s in ctx.demo_strategies]
+    if not targets:
+        return None
     k = parent.n_demos or rng.choice(ctx.k_choices)
-    target = rng.choice([s for s in ("none", "stratified", "retrieved") if s != parent.demo_strategy])
+    target = rng.choice(targets)
     if target == "none":
         return parent.derive(operator="switch_demo_strategy", demo_strategy="none", demo_ids=(), k=0,
                              retriever="word", demo_layout="turns")
