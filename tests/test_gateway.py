@@ -117,3 +117,24 @@ def test_prices_come_from_the_bundled_map_and_unknown_is_none() -> None:
     assert gateway.price("ft:gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000) == pytest.approx(1.5)
     assert gateway.price("openai/not-a-real-model-xyz", 100, 10) is None
     assert gateway.price("local/qwen2.5-0.5b-instruct", 100, 10) == 0.0
+
+
+def test_a_litellm_caller_that_sets_no_max_tokens_gets_room_to_write(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Any) -> None:
+    """``dspy.LM`` sends max_tokens=None: the local provider must not cut it at a label's length."""
+    from promptopt.llm import gateway
+    from promptopt.llm.local import EngineResult
+
+    seen: list[int] = []
+
+    def chat(path: Any, messages: Any, *, temperature: float, max_tokens: int, stop: Any, seed: Any) -> EngineResult:
+        seen.append(max_tokens)
+        return EngineResult(text="ok", prompt_tokens=3, completion_tokens=1, seconds=0.0)
+
+    monkeypatch.setattr(gateway._ENGINE, "chat", chat)
+    litellm = _litellm()
+    model = tmp_path / "m.gguf"
+    for limit in (None, 7):
+        litellm.completion(model="local/any", messages=[{"role": "user", "content": "hi"}], api_base=str(model),
+                           max_tokens=limit, temperature=0.0)
+    assert seen == [gateway.UNSET_MAX_TOKENS, 7] and gateway.UNSET_MAX_TOKENS >= 512

@@ -10,8 +10,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from anchors import table  # noqa: E402
-from anchors.common import Result, Usage, scored  # noqa: E402
+from anchors import table
+from anchors.common import Result, Usage, scored
 
 META = {"task": "banking77", "model": "local/m", "date": "2026-11-26", "machine": "2 cores", "dev_n": 20,
         "test_n": 4, "train_n": 100, "command": "python benchmarks/vs_anchors.py"}

@@ -104,7 +104,6 @@ def plot(results: Sequence[Mapping[str, Any]], meta: Mapping[str, Any], path: Pa
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.transforms import blended_transform_factory
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
