@@ -59,7 +59,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], Result]]:
 def main() -> None:
     args = _parser().parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    chosen = _names(args.contenders)
+    chosen, redo = _names(args.contenders), _names(args.redo)
     bench = _bench(args)
     meta = _meta(args, bench)
     out = args.out or Path("benchmarks/results") / f"{bench.task.name}-{_slug(args.model)}-{meta['date']}.json"
@@ -70,7 +70,7 @@ def main() -> None:
     for name in CONTENDERS:
         if name not in chosen:
             continue
-        results[name] = _cached_or_run(name, run[name], bench, redo=name in _names(args.redo or ""))
+        results[name] = _cached_or_run(name, run[name], bench, redo=name in redo)
         _print(results[name])
         _write(out, meta, [results[n] for n in CONTENDERS if n in results])
     print(table.markdown([r.to_json() for r in results.values()], meta))

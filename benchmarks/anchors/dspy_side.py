@@ -78,17 +78,22 @@ def examples(items: Sequence[Example]) -> list[Any]:
     return [dspy.Example(text=e.text, label=e.label).with_inputs("text") for e in items]
 
 
+def said(prediction: Any) -> str:
+    """The label a DSPy prediction gave ("" when its adapters produced none)."""
+    return str(getattr(prediction, "label", "") or "").strip()
+
+
 def metric(example: Any, prediction: Any, trace: Any = None) -> bool:
-    return str(getattr(prediction, "label", "") or "").strip() == str(example.label)
+    return said(prediction) == str(example.label)
 
 
 def feedback_metric(gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
     """GEPA's metric: the score and a sentence the reflection model can learn from."""
     import dspy
 
-    said = str(getattr(pred, "label", "") or "").strip()
-    ok = said == gold.label
-    text = "Correct." if ok else f"Wrong: answered {said!r}, the correct label is {gold.label!r}."
+    answer = said(pred)
+    ok = answer == gold.label
+    text = "Correct." if ok else f"Wrong: answered {answer!r}, the correct label is {gold.label!r}."
     return dspy.Prediction(score=float(ok), feedback=text)
 
 
@@ -99,7 +104,7 @@ def _test(bench: Bench, name: str, program: Any, optimization: Usage, **fields: 
                              max_errors=len(bench.test) + 1, provide_traceback=False)
     with Phase() as phase:
         outcome = evaluate(program)
-    predicted = [str(getattr(pred, "label", "") or "").strip() for _, pred, _ in outcome.results]
+    predicted = [said(pred) for _, pred, _ in outcome.results]
     gold = [ex.label for ex, _, _ in outcome.results]
     usage = phase.usage
     return scored(name, gold, predicted, seed=bench.seed, optimization=optimization, test=usage,
@@ -113,17 +118,24 @@ def describe(program: Any) -> dict[str, Any]:
     return {"predictors": parts}
 
 
+def _task_lm(bench: Bench) -> Any:
+    """DSPy's settings for one contender: the task LM, and failures counted as wrong answers."""
+    import dspy
+
+    return dspy.context(lm=configure(bench.model), max_errors=MAX_ERRORS)
+
+
 def predict(bench: Bench) -> Result:
     import dspy
 
-    with dspy.context(lm=configure(bench.model), max_errors=MAX_ERRORS):
+    with _task_lm(bench):
         return _test(bench, "dspy-predict", dspy.Predict(signature(bench)), Usage(), adapter="ChatAdapter (default)")
 
 
 def _optimized(bench: Bench, name: str, compile_fn: Callable[[Any], Any], **fields: Any) -> Result:
     import dspy
 
-    with dspy.context(lm=configure(bench.model), max_errors=MAX_ERRORS):
+    with _task_lm(bench):
         with Phase() as phase:
             program = compile_fn(dspy.Predict(signature(bench)))
         result = _test(bench, name, program, phase.usage, **fields)
