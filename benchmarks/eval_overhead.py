@@ -23,8 +23,9 @@ import sys
 import time
 from pathlib import Path
 
+from anchors.common import bench_paths
+
 from promptopt import session
-from promptopt.config import resolve_paths
 from promptopt.llm import local
 
 
@@ -39,8 +40,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
-                          env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    paths = bench_paths(args.data_dir)
     task = session.load(args.task, paths)
     examples = session.slice_of(task, "dev", args.n, seed=0)
     candidate = session.baseline_candidate(task, k=args.demos, strategy="stratified", instruction=None,

@@ -30,12 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from anchors import dspy_side, promptopt_side, table
-from anchors.common import Result
+from anchors.common import Result, bench_paths
 from anchors.promptopt_side import Bench
 
 from promptopt import session
-from promptopt.config import resolve_paths
-from promptopt.llm import local
 from promptopt.task import sample
 
 CONTENDERS = ("zero-shot", "retrieval-10", "probe", "promptopt", "dspy-predict", "dspy-bootstrap-rs",
@@ -96,8 +94,7 @@ def _cached_or_run(name: str, runner: Callable[[Bench], Result], bench: Bench, *
 
 
 def _bench(args: argparse.Namespace) -> Bench:
-    paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
-                          env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    paths = bench_paths(args.data_dir)
     task = session.load(args.task, paths)
     settings = session.OptimizeSettings(task=task.name, model=args.model, seed=args.seed, dev_limit=args.dev_limit,
                                         test_limit=args.test_limit)

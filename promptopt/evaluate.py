@@ -55,6 +55,8 @@ class ExampleRecord:
     # the whole example: demos (retrieval), rendering, the call, parsing; a measurement, so two
     # records of the same answer compare equal whatever the machine's speed was
     wall_s: float = field(default=0.0, compare=False)
+    # a cached answer: what its original call took (estimates of live cost use it)
+    live_latency_s: float | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,4 +153,5 @@ class Evaluator:
             correct=prediction == example.label, status=status,
             prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
             latency_s=response.latency_s, usd=response.usd, cached=response.cached,
+            live_latency_s=response.live_latency_s,
             wall_s=self.clock() - start)

@@ -75,19 +75,55 @@ class History:
         return [e for e in self.of_kind("eval_start") if e["eval"] not in done]
 
 
+def live_wall(row: Row) -> float | None:
+    """What an example took, or would take without the completion cache: a live row's wall
+    time; a cached row's wall time with the lookup replaced by its original call's latency.
+    None for a failed call and for cached rows of older runs (no original latency kept)."""
+    if row["status"] == "error":
+        return None
+    wall = float(row.get("wall_s") or row["latency_s"])
+    if not row.get("cached"):
+        return wall
+    original = row.get("live_latency_s")
+    return None if original is None else max(0.0, wall - float(row["latency_s"])) + float(original)
+
+
+def _trimmed_mean(walls: list[float]) -> float:
+    """The mean without the slowest example once there are 10 (it also loaded the model or
+    evaluated the shared prefix, which a long scoring pays once)."""
+    kept = sorted(walls)[:-1] if len(walls) >= 10 else walls
+    return sum(kept) / len(kept)
+
+
 def mean_cost(rows: Iterable[Row]) -> dict[str, float]:
     """Mean prompt+completion tokens, wall seconds and dollars per example over evaluation
     rows (failed calls excluded; dollars NaN when any call was unpriced). Seconds are the
-    whole example (retrieval and rendering included; older rows without ``wall_s`` fall back
-    to the call's latency) and leave out the first example, which also loads the model and
-    evaluates the shared prefix: a long scoring pays that once."""
+    whole example (retrieval and rendering included) as it would run without the completion
+    cache (see :func:`live_wall`; ``live`` counts the rows that could be timed so); with no
+    such row, the rows' own wall times."""
     ok = [r for r in rows if r["status"] != "error"]
     if not ok:
-        return {"tokens": 0.0, "seconds": 0.0, "usd": 0.0, "prompt_tokens": 0.0}
+        return {"tokens": 0.0, "seconds": 0.0, "usd": 0.0, "prompt_tokens": 0.0, "live": 0.0}
     usd_values = [r["usd"] for r in ok]
     usd = float("nan") if any(u is None for u in usd_values) else sum(usd_values) / len(ok)
-    walls = [float(r.get("wall_s") or r["latency_s"]) for r in ok]
-    kept = walls[1:] if len(walls) >= 10 else walls
+    timed = [w for w in map(live_wall, ok) if w is not None]
+    walls = timed or [float(r.get("wall_s") or r["latency_s"]) for r in ok]
     return {"tokens": sum(r["prompt_tokens"] + r["completion_tokens"] for r in ok) / len(ok),
             "prompt_tokens": sum(r["prompt_tokens"] for r in ok) / len(ok),
-            "seconds": sum(kept) / len(kept), "usd": usd}
+            "seconds": _trimmed_mean(walls), "usd": usd, "live": float(len(timed))}
+
+
+def live_seconds_per_example(history: History, split: str) -> float | None:
+    """Mean seconds per example of ``split`` over all candidates, as :func:`live_wall` times
+    them, leaving out each candidate's slowest example (model load, shared prefix). None when
+    no example of the run can be timed."""
+    walls: list[float] = []
+    slowest: list[float] = []
+    for (_, row_split), bucket in history.records.items():
+        if row_split != split:
+            continue
+        timed = sorted(w for w in map(live_wall, bucket.values()) if w is not None)
+        slowest += timed[-1:]
+        walls += timed[:-1]
+    kept = walls or slowest
+    return sum(kept) / len(kept) if kept else None

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from promptopt.budget import Budget, BudgetExhausted, Reserve
 from promptopt.candidate import Candidate
 from promptopt.evaluate import Evaluator, ExampleRecord
-from promptopt.history import History, Row, mean_cost
+from promptopt.history import History, Row, live_seconds_per_example, mean_cost
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.mutate import LLM_OPERATORS, REGISTRY, Failure, MutationContext, Writer
 from promptopt.plateau import Observation, PlateauConfig, PlateauEvidence
@@ -42,6 +42,8 @@ from promptopt.task import Example
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
+# a candidate with fewer live (not cached) dev answers is timed by the run's mean live example
+MIN_LIVE_ROWS = 5
 
 
 class SearchStrategy(Protocol):
@@ -498,14 +500,24 @@ class Optimizer:
         """Cost of scoring the baseline and ``best`` on the test examples they lack, from their
         mean cost per dev example, plus a margin: 10% for tokens and dollars, 25% for seconds
         (wall time also moves with the machine's load and the test texts; measured on banking77:
-        test took 18% longer per example than the dev estimate). Calls are exact."""
+        test took 18% longer per example than the dev estimate). Calls are exact. Seconds come
+        from live calls: a candidate with fewer than MIN_LIVE_ROWS live dev answers (the rest
+        from the completion cache) is priced at the run's mean live example, since its test
+        answers may well be live."""
         todo = [(c, len(self.data.test) - len(self.history.rows(c.id, "test")))
                 for c in dict.fromkeys([self.baseline(), *([best] if best else [])])]
-        costs = [(mean_cost(self.history.rows(c.id, "dev")), n) for c, n in todo]
+        costs = [(self._dev_cost(c), n) for c, n in todo]
         usd = sum(c["usd"] * n for c, n in costs)
         return Reserve(calls=sum(n for _, n in todo), tokens=1.1 * sum(c["tokens"] * n for c, n in costs),
                        usd=0.0 if math.isnan(usd) else 1.1 * usd,
                        seconds=1.25 * sum(c["seconds"] * n for c, n in costs))
+
+    def _dev_cost(self, candidate: Candidate) -> dict[str, float]:
+        cost = mean_cost(self.history.rows(candidate.id, "dev"))
+        if cost["live"] >= MIN_LIVE_ROWS:
+            return cost
+        pooled = live_seconds_per_example(self.history, "dev")
+        return cost if pooled is None else {**cost, "seconds": max(pooled, cost["seconds"])}
 
     def baseline(self) -> Candidate:
         """The zero-shot prompt: the seed instruction, label names, no demos."""

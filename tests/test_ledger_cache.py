@@ -229,6 +229,8 @@ def test_second_identical_request_is_a_free_cache_hit(cache: DiskCache) -> None:
     assert second.cached is True and second.usd == 0.0
     assert second.text == first.text
     assert (second.prompt_tokens, second.completion_tokens) == (first.prompt_tokens, first.completion_tokens)
+    assert first.live_latency_s is None and second.live_latency_s == first.latency_s == 0.25
+    assert second.latency_s < 0.25  # the lookup, not the original call
     assert completer.complete(_request(role="proposer")).cached is True  # role is not in the key
     assert fake.calls == 1
 

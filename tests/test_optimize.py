@@ -16,7 +16,9 @@ import pytest
 from optfakes import FakeModel, fake_task
 
 from promptopt.budget import Budget
+from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.metered import MeteredCompleter
+from promptopt.llm.types import Completer
 from promptopt.search.space import SearchSpace
 from promptopt.session import (
     OptimizeRun,
@@ -36,7 +38,7 @@ REQUIRED = {"best_candidate_id", "baseline_test_accuracy", "best_test_accuracy",
 
 
 def open_run(path: Path, settings: OptimizeSettings, fake: FakeModel, *, new: bool = True,
-             events: list[dict[str, Any]] | None = None) -> OptimizeRun:
+             events: list[dict[str, Any]] | None = None, cache: DiskCache | None = None) -> OptimizeRun:
     task = fake_task()
     if new:
         dev, test = optimize_slices(task, settings)
@@ -45,7 +47,8 @@ def open_run(path: Path, settings: OptimizeSettings, fake: FakeModel, *, new: bo
         store = RunStore.open(path)
     ledger = restored_ledger(store)
     observers = [events.append] if events is not None else []
-    return assemble_optimize(task, settings, store, metered=MeteredCompleter(fake, ledger), ledger=ledger,
+    inner: Completer = fake if cache is None else CachingCompleter(fake, cache)
+    return assemble_optimize(task, settings, store, metered=MeteredCompleter(inner, ledger), ledger=ledger,
                              clock=fake.clock, observers=observers)
 
 
@@ -114,6 +117,23 @@ def test_a_budget_too_small_for_the_final_scoring_still_ends_cleanly(tmp_path: P
     assert summary["stop_reason"] == "budget-calls" and summary["calls"] <= 10
     assert summary["test_incomplete"] == "budget-calls" and summary["best_test_accuracy"] is None
     assert (tmp_path / "run" / "summary.json").is_file()
+
+
+def test_a_warm_completion_cache_does_not_shrink_the_reserve_for_the_test_scoring(tmp_path: Path) -> None:
+    # a first run answers the dev slice of the first candidates and 4 test examples into the
+    # cache; the second run's seeds then cost no time on dev, yet 20 of their test answers are
+    # live (1 s each): the reserve must be priced from live calls, not from the instant hits
+    cache = DiskCache(tmp_path / "cache.sqlite")
+    first = replace(SETTINGS, max_trials=4, test_limit=4)
+    open_run(tmp_path / "a", first, FakeModel(seconds_per_call=1.0), cache=cache).optimizer.run()
+    fake = FakeModel(seconds_per_call=1.0)
+    run = open_run(tmp_path / "b", replace(SETTINGS, budget=Budget(seconds=150.0)), fake, cache=cache)
+    summary = run.optimizer.run()
+    assert summary["cached_calls"] > 0
+    assert summary["stop_reason"] == "time-limit"
+    assert summary["test_incomplete"] is None
+    assert summary["best_test_accuracy"] is not None and summary["baseline_test_accuracy"] is not None
+    assert fake.now <= 150.0
 
 
 def test_a_budget_that_cannot_pay_for_scoring_a_candidate_on_test_is_reported_once(tmp_path: Path) -> None:

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
+from promptopt.config import Paths, resolve_paths
+from promptopt.llm import local
 from promptopt.scoring import Outcome, score
+
+
+def bench_paths(data_dir: Path | None) -> Paths:
+    """Where a benchmark reads data and models: ``data_dir`` or the usual default, the
+    assembled models, and no completion cache (every call is measured)."""
+    return resolve_paths(data_dir=data_dir, models_dir=None, cache_dir=None, use_cache=False,
+                         env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
 
 
 @dataclass(frozen=True)

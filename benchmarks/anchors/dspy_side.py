@@ -16,7 +16,7 @@ from typing import Any, Literal
 from anchors.common import Result, Usage, scored
 from anchors.promptopt_side import Bench
 from promptopt import session
-from promptopt.task import Example
+from promptopt.task import Example, Task
 
 log = logging.getLogger(__name__)
 HISTORY_CAP = 10_000  # dspy.clients.base_lm.MAX_HISTORY_SIZE: a phase must stay below it
@@ -64,12 +64,12 @@ class Phase:
                            usd=sum(float(c) for c in costs if c is not None) if any(c is not None for c in costs) else None)
 
 
-def signature(bench: Bench) -> Any:
+def signature(task: Task) -> Any:
     import dspy
 
-    labels = tuple(bench.task.labels)
+    labels = tuple(task.labels)
     fields = {"text": (str, dspy.InputField()), "label": (Literal[labels], dspy.OutputField())}
-    return dspy.Signature(fields, session.seed_instruction(bench.task))
+    return dspy.Signature(fields, session.seed_instruction(task))
 
 
 def examples(items: Sequence[Example]) -> list[Any]:
@@ -129,7 +129,7 @@ def predict(bench: Bench) -> Result:
     import dspy
 
     with _task_lm(bench):
-        return _test(bench, "dspy-predict", dspy.Predict(signature(bench)), Usage(), adapter="ChatAdapter (default)")
+        return _test(bench, "dspy-predict", dspy.Predict(signature(bench.task)), Usage(), adapter="ChatAdapter (default)")
 
 
 def _optimized(bench: Bench, name: str, compile_fn: Callable[[Any], Any], **fields: Any) -> Result:
@@ -137,7 +137,7 @@ def _optimized(bench: Bench, name: str, compile_fn: Callable[[Any], Any], **fiel
 
     with _task_lm(bench):
         with Phase() as phase:
-            program = compile_fn(dspy.Predict(signature(bench)))
+            program = compile_fn(dspy.Predict(signature(bench.task)))
         result = _test(bench, name, program, phase.usage, **fields)
     # DSPy's optimizers run the trials their settings fix; none stops at a plateau
     return replace(result, stopped_by_itself=False, stop_reason="its fixed number of trials")

@@ -65,7 +65,8 @@ class DiskCache:
 @dataclass
 class CachingCompleter:
     """Serves repeated requests from the cache. A hit costs 0 dollars and reports the tokens
-    the original call used (so token counts stay comparable) with ``cached=True``."""
+    the original call used (so token counts stay comparable) and its latency as
+    ``live_latency_s``, with ``cached=True``."""
 
     inner: Completer
     cache: DiskCache
@@ -82,7 +83,8 @@ class CachingCompleter:
         key = request_key(request, self.fingerprint(request.model))
         hit = self.cache.get(key)
         if hit is not None:
-            return replace(hit, cached=True, usd=0.0, latency_s=time.perf_counter() - start, attempts=0)
+            return replace(hit, cached=True, usd=0.0, latency_s=time.perf_counter() - start, attempts=0,
+                           live_latency_s=hit.live_latency_s or hit.latency_s)
         response = self.inner.complete(request)
         self._store(key, request.model, response)
         return response

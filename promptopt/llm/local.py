@@ -8,6 +8,7 @@ KV cache of the shared prompt prefix is reused from one call to the next.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.util
 import logging
@@ -15,6 +16,7 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,10 @@ N_CTX = 8192
 # Prompts are evaluated in chunks that start at multiples of ALIGN and at the start of the
 # per-input part (see _aligned_llama_class): reproducible answers, shared prefix reused.
 ALIGN = 64
+# KV states of this many distinct shared prefixes are kept (about 12 KB per token for the
+# 0.5B model: 18 MB for a 1,500-token prefix); shorter prefixes are cheap to evaluate again.
+PREFIX_SLOTS = 4
+MIN_SNAPSHOT_TOKENS = 2 * ALIGN
 
 
 @dataclass(frozen=True)
@@ -193,15 +199,17 @@ class EngineResult:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    reused_tokens: int = 0  # prompt tokens whose KV state was reused (live cache or snapshot)
 
 
 class LlamaEngine:
     """llama.cpp in-process. One ``Llama`` per file, one call at a time per file (a ``Llama``
     is not thread-safe, and serial calls keep the shared-prefix KV cache warm)."""
 
-    def __init__(self, *, n_ctx: int = N_CTX, n_threads: int | None = None) -> None:
+    def __init__(self, *, n_ctx: int = N_CTX, n_threads: int | None = None, prefix_slots: int = PREFIX_SLOTS) -> None:
         self._n_ctx = n_ctx
         self._n_threads = n_threads or os.cpu_count() or 1
+        self._prefix_slots = prefix_slots
         self._models: dict[Path, Any] = {}
         self._locks: dict[Path, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -210,6 +218,7 @@ class LlamaEngine:
         with self._guard:
             if path not in self._models:
                 self._models[path] = _load_llama(path, self._n_ctx, self._n_threads)
+                self._models[path].prefix_snapshots = PrefixSnapshots(self._prefix_slots)
                 self._locks[path] = threading.Lock()
             return self._models[path], self._locks[path]
 
@@ -233,12 +242,14 @@ class LlamaEngine:
             out = llama.complete_tokens(tokens, boundary, max_tokens=max_tokens, temperature=temperature,
                                         stop=[*stops, *stop], seed=seed)
             seconds = time.perf_counter() - start
+            reused = int(llama.last_reused)
         usage = out["usage"]
         text = out["choices"][0]["text"] or ""
         if plain:
             text = next((line.strip() for line in text.splitlines() if line.strip()), "")
         return EngineResult(text=text, prompt_tokens=int(usage["prompt_tokens"]),
-                            completion_tokens=int(usage["completion_tokens"]), seconds=seconds)
+                            completion_tokens=int(usage["completion_tokens"]), seconds=seconds,
+                            reused_tokens=reused)
 
 
 def plain_prompt(messages: list[dict[str, str]]) -> str:
@@ -277,6 +288,74 @@ def reusable_prefix(previous: list[int], current: list[int], limit: int) -> int:
     return best
 
 
+def common_length(cached: Any, tokens: list[int]) -> int:
+    """How many leading tokens two sequences share."""
+    n = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class PrefixSnapshot:
+    """The KV state of sequence 0 holding exactly ``tokens``, evaluated in chunks ``starts``
+    (those at or below the prefix's end)."""
+
+    tokens: tuple[int, ...]
+    starts: tuple[int, ...]
+    state: bytes
+
+
+class PrefixSnapshots:
+    """The last few shared prompt prefixes an engine evaluated, most recently used last.
+
+    One live KV cache serves a run that sends one prompt prefix after another. A caller that
+    alternates prefixes (DSPy's adapter retrying with its JSON adapter; an ablation scoring
+    three prompts per example) would otherwise evaluate each prefix again on every call."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._kept: OrderedDict[tuple[int, ...], PrefixSnapshot] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def touch(self, prefix: list[int]) -> bool:
+        """Mark ``prefix`` as just used; False when it is not kept."""
+        key = tuple(prefix)
+        if key not in self._kept:
+            return False
+        self._kept.move_to_end(key)
+        return True
+
+    def add(self, snapshot: PrefixSnapshot) -> None:
+        self._kept[snapshot.tokens] = snapshot
+        self._kept.move_to_end(snapshot.tokens)
+        while len(self._kept) > self.slots:
+            self._kept.popitem(last=False)
+
+    def best(self, tokens: list[int], starts: list[int], beat: int) -> tuple[PrefixSnapshot, int] | None:
+        """The kept snapshot that reuses the most of ``tokens`` (more than ``beat``), with how
+        much: a shared chunk start, below the last token, as for the live cache."""
+        found: tuple[PrefixSnapshot, int] | None = None
+        for snapshot in self._kept.values():
+            limit = min(common_length(snapshot.tokens, tokens), len(tokens) - 1)
+            reuse = reusable_prefix(list(snapshot.starts), starts, limit)
+            if reuse > (found[1] if found else beat):
+                found = (snapshot, reuse)
+        if found is not None:
+            self._kept.move_to_end(found[0].tokens)
+        return found
+
+
+def llama_cpp_module() -> Any:
+    import llama_cpp
+
+    return llama_cpp
+
+
 def _aligned_llama_class() -> Any:
     """A ``Llama`` whose answers do not depend on what it evaluated before.
 
@@ -294,6 +373,7 @@ def _aligned_llama_class() -> Any:
 
     class AlignedLlama(Llama):
         _starts: tuple[int, ...] = (0,)  # chunk starts of the last prompt (sorted)
+        last_reused = 0  # prompt tokens of the last call taken from a cache, not evaluated
         _formatter: Any = None
 
         @property
@@ -344,23 +424,56 @@ def _aligned_llama_class() -> Any:
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:
             tokens = list(tokens)
-            starts = schedule(len(tokens), getattr(self, "_boundary", 0), ALIGN)
-            keep = self._reusable(tokens, starts)
+            boundary = getattr(self, "_boundary", 0)
+            starts = schedule(len(tokens), boundary, ALIGN)
+            limit = len(tokens) - 1
+            keep = reusable_prefix(list(self._starts), starts, min(common_length(self._input_ids, tokens), limit))
+            keep = self._restore_longer(tokens, starts, keep)
             self._ctx.kv_cache_seq_rm(-1, keep, -1)
             self.n_tokens = keep
+            self.last_reused = keep
             for begin, end in zip(starts, [*starts[1:], len(tokens)], strict=True):
                 if keep <= begin and end < len(tokens):  # the last chunk is left to generate()
                     self.eval(tokens[begin:end])
+                    if end == boundary:
+                        self._remember(tokens[:boundary], tuple(s for s in starts if s <= boundary))
             self._starts = tuple(starts)
             yield from super().generate(tokens, *args, **kwargs)
 
-        def _reusable(self, tokens: list[int], starts: list[int]) -> int:
-            common = 0
-            for cached, new in zip(self._input_ids, tokens, strict=False):
-                if cached != new:
-                    break
-                common += 1
-            return reusable_prefix(list(self._starts), starts, min(common, len(tokens) - 1))
+        def _snapshots(self) -> PrefixSnapshots:
+            if "prefix_snapshots" not in self.__dict__:
+                self.prefix_snapshots = PrefixSnapshots(PREFIX_SLOTS)
+            return self.prefix_snapshots
+
+        def _remember(self, prefix: list[int], starts: tuple[int, ...]) -> None:
+            """Keep the KV state of a shared prefix just evaluated (only the prefix is in the
+            cache at this point), unless it is kept already or too short to be worth it."""
+            kept = self._snapshots()
+            if not kept.slots or len(prefix) < MIN_SNAPSHOT_TOKENS or kept.touch(prefix):
+                return
+            ctx = self._ctx.ctx
+            size = llama_cpp_module().llama_state_seq_get_size(ctx, 0)
+            buffer = (ctypes.c_uint8 * size)()
+            written = llama_cpp_module().llama_state_seq_get_data(ctx, buffer, size, 0)
+            if written:
+                kept.add(PrefixSnapshot(tuple(prefix), starts, bytes(buffer[:written])))
+
+        def _restore_longer(self, tokens: list[int], starts: list[int], keep: int) -> int:
+            """Load a kept prefix state when it reuses more than the live cache does; the
+            reuse point obeys the same chunk rule, so answers stay the same as a cold start."""
+            found = self._snapshots().best(tokens, starts, keep)
+            if found is None:
+                return keep
+            snapshot, reuse = found
+            self._ctx.kv_cache_seq_rm(-1, 0, -1)
+            buffer = (ctypes.c_uint8 * len(snapshot.state)).from_buffer_copy(snapshot.state)
+            if not llama_cpp_module().llama_state_seq_set_data(self._ctx.ctx, buffer, len(snapshot.state), 0):
+                log.warning("could not restore a kept prompt prefix; evaluating it again")
+                self._starts, self.n_tokens = (0,), 0
+                return 0
+            self.input_ids[: len(snapshot.tokens)] = snapshot.tokens
+            self.n_tokens = len(snapshot.tokens)
+            return reuse
 
     return AlignedLlama
 

@@ -49,7 +49,9 @@ def request_key(request: CompletionRequest, model_fingerprint: str = "") -> str:
 @dataclass(frozen=True)
 class CompletionResponse:
     """A model's answer. ``usd`` is None when the model is not priced (never guessed as 0);
-    ``latency_s`` is wall seconds for this call (for a cache hit: the lookup)."""
+    ``latency_s`` is wall seconds for this call (for a cache hit: the lookup);
+    ``live_latency_s``, for a cache hit, is what the original call took (what the answer
+    would cost again without the cache)."""
 
     text: str
     prompt_tokens: int
@@ -58,6 +60,7 @@ class CompletionResponse:
     latency_s: float
     cached: bool = False
     attempts: int = 1
+    live_latency_s: float | None = None
 
 
 class CallError(PromptoptError):
