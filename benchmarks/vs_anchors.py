@@ -10,8 +10,9 @@ task model reflects on itself) and ``MIPROv2`` with ``auto="light"``. Every cach
 
 Each contender's result is kept under ``--work-dir`` as soon as it finishes, so an interrupted
 benchmark resumes where it stopped (``--redo NAME`` runs one again); promptopt's own run folder
-resumes too. After every contender the JSON, the markdown table and the plot are rewritten:
-``benchmarks/results/<task>-<model>-<date>.{json,md,png}``.
+resumes too. ``--contenders A,B`` runs a subset (the slow DSPy optimizers one at a time); the
+kept results of the others still join the table. After every contender the JSON, the markdown
+table and the plot are rewritten: ``benchmarks/results/<task>-<model>-<date>.{json,md,png}``.
 """
 
 from __future__ import annotations
@@ -65,14 +66,18 @@ def main() -> None:
           f"{len(bench.train)}; work folder {bench.work}", flush=True)
     run = runners(args)
     results: dict[str, Result] = {}
-    for name in CONTENDERS:
-        if name not in chosen:
-            continue
-        results[name] = _cached_or_run(name, run[name], bench, redo=name in redo)
+    for name in in_table(chosen, bench.work):
+        results[name] = _cached_or_run(name, run[name], bench, redo=name in chosen and name in redo)
         _print(results[name])
         _write(out, meta, [results[n] for n in CONTENDERS if n in results])
     print(table.markdown([r.to_json() for r in results.values()], meta))
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+
+
+def in_table(chosen: set[str], work: Path) -> list[str]:
+    """The contenders of the table, in order: the chosen ones (run unless kept) and any other
+    whose result is kept in ``work``."""
+    return [name for name in CONTENDERS if name in chosen or (work / f"{name}.json").is_file()]
 
 
 def _cached_or_run(name: str, runner: Callable[[Bench], Result], bench: Bench, *, redo: bool) -> Result:
@@ -170,7 +175,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--train-limit", type=int, default=200,
                         help="train examples DSPy's optimizers draw demos from (promptopt and the probe use all)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--contenders", default=",".join(CONTENDERS), help="comma-separated subset to run")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS),
+                        help="comma-separated subset to run (the others' kept results still join the table)")
     parser.add_argument("--redo", default="", help="contenders to run again even if a result is kept")
     parser.add_argument("--promptopt-time-limit", type=float, default=900.0,
                         help="promptopt optimize's time limit in seconds (its only budget; it may stop earlier)")

@@ -498,7 +498,7 @@ class OptimizeDisplay:
         s = self.state
         best = "-" if s["best"] is None else f"{s['best']:.1%}"
         usd = "n/a" if s["usd"] is None else f"${s['usd']:.4f}"
-        return (f"candidates {s['evals']} · best dev {best} · calls {s['calls']} · tokens {s['tokens']} · {usd}"
+        return (f"candidates {s['evals']} · best dev {best} · calls {s['calls']} · live tokens {s['tokens']} · {usd}"
                 f" · plateau {s['plateau']} · now {s['current']} [{s['done']}]")
 
 

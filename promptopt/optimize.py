@@ -42,7 +42,7 @@ from promptopt.task import Example
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
-# a candidate with fewer live (not cached) dev answers is timed by the run's mean live example
+# a candidate with fewer dev answers whose live cost is known is timed by the run's mean example
 MIN_LIVE_ROWS = 5
 
 
@@ -500,10 +500,11 @@ class Optimizer:
         """Cost of scoring the baseline and ``best`` on the test examples they lack, from their
         mean cost per dev example, plus a margin: 10% for tokens and dollars, 25% for seconds
         (wall time also moves with the machine's load and the test texts; measured on banking77:
-        test took 18% longer per example than the dev estimate). Calls are exact. Seconds come
-        from live calls: a candidate with fewer than MIN_LIVE_ROWS live dev answers (the rest
-        from the completion cache) is priced at the run's mean live example, since its test
-        answers may well be live."""
+        test took 18% longer per example than the dev estimate). Calls are exact. Seconds are
+        what the examples take live (a cached answer counts its original call's latency: the
+        test answers may well be live); a candidate with fewer than MIN_LIVE_ROWS dev answers
+        timed so (cached by an older version, which kept no latency) is priced at the run's
+        mean example."""
         todo = [(c, len(self.data.test) - len(self.history.rows(c.id, "test")))
                 for c in dict.fromkeys([self.baseline(), *([best] if best else [])])]
         costs = [(self._dev_cost(c), n) for c, n in todo]

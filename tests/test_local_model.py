@@ -156,14 +156,15 @@ def test_answers_do_not_depend_on_the_order_of_calls() -> None:
 
 
 def test_alternating_prompt_prefixes_reuse_kept_states_and_answer_as_a_cold_engine() -> None:
-    """Two shared prefixes sent in turn (as DSPy's adapter and its JSON fallback do): from the
-    third call on, each prefix's KV state comes back from the kept snapshots instead of being
-    evaluated again, and every answer equals a fresh engine's answer to that prompt alone."""
+    """Two shared prefixes sent in turn (as DSPy's adapter and its JSON fallback do): each is
+    kept once evaluated a second time, so from the fifth call on its KV state comes back from
+    the kept snapshots, and every answer equals a fresh engine's answer to that prompt alone."""
     path = local.prepare(local.PACKAGED["qwen2.5-0.5b-instruct"], local.default_models_dir())
     labels = "\n".join(f"intent_{i}_{w}" for i, w in enumerate(["card", "refund", "rate", "pin", "topup"] * 8))
     systems = [{"role": "system", "content": f"Classify the message. Labels:\n{labels}"},
                {"role": "system", "content": f"Answer in JSON with a field 'label', one of:\n{labels}"}]
-    texts = ["where is my card", "I want my money back", "what rate do you use", "forgot my pin"]
+    texts = ["where is my card", "I want my money back", "what rate do you use", "forgot my pin",
+             "my top up failed", "cancel my transfer"]
     prompts = [[systems[i % 2], {"role": "user", "content": text}] for i, text in enumerate(texts)]
     engine = local.LlamaEngine()
 
@@ -183,6 +184,6 @@ def test_alternating_prompt_prefixes_reuse_kept_states_and_answer_as_a_cold_engi
         engine.close()
     assert [r.text for r in results] == [c.text for c in cold]
     assert all(c.reused_tokens == 0 for c in cold)
-    assert results[0].reused_tokens == 0 and results[1].reused_tokens == 0  # prefixes differ
-    for r in results[2:]:  # the prefix two calls back is restored: all but the input is reused
+    assert all(r.prompt_tokens - r.reused_tokens > 64 for r in results[:4])  # prefixes differ
+    for r in results[4:]:  # the prefix two calls back is restored: all but the input is reused
         assert r.reused_tokens >= local.MIN_SNAPSHOT_TOKENS and r.prompt_tokens - r.reused_tokens < 64

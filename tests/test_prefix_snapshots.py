@@ -47,3 +47,10 @@ def test_the_least_recently_used_prefix_is_dropped_when_the_slots_are_full() -> 
     kept.add(snapshot(third, 150))
     assert len(kept) == 2
     assert kept.touch(first[:150]) and kept.touch(third[:150]) and not kept.touch(second[:150])
+
+
+def test_only_a_prefix_evaluated_a_second_time_is_worth_keeping() -> None:
+    kept = PrefixSnapshots(2)
+    assert not kept.evaluated_before([1, 2, 3])
+    assert not kept.evaluated_before([1, 2, 4])
+    assert kept.evaluated_before([1, 2, 3])

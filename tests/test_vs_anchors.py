@@ -1,6 +1,7 @@
 """The benchmark harness's arithmetic: ratios against promptopt, the target checks (met, missed,
-and unchecked when a contender did not run), a failed contender in the table, the plot, and a
-result surviving the round trip through its kept JSON (what resuming reads)."""
+and unchecked when a contender did not run), a failed contender in the table, the plot, a
+result surviving the round trip through its kept JSON (what resuming reads), and which
+contenders a subset run puts in the table."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import vs_anchors
 from anchors import table
 from anchors.common import Result, Usage, scored
 
@@ -58,3 +60,10 @@ def test_a_kept_result_reads_back_equal() -> None:
     result = scored("zero-shot", ["a", "b", "a", "b"], ["a", "b", "b", ""], seed=0, test=Usage(calls=4, prompt_tokens=40))
     assert result.accuracy == 0.5 and result.n_test == 4
     assert Result.from_json(result.to_json()) == result
+
+
+def test_a_subset_run_keeps_the_other_kept_contenders_in_the_table(tmp_path: Path) -> None:
+    (tmp_path / "probe.json").write_text("{}")
+    (tmp_path / "zero-shot.json").write_text("{}")
+    assert vs_anchors.in_table({"dspy-miprov2-light"}, tmp_path) == ["zero-shot", "probe", "dspy-miprov2-light"]
+    assert vs_anchors.in_table(set(), tmp_path / "empty") == []

@@ -3,7 +3,8 @@ sha256 before use, and run in-process by llama.cpp.
 
 ``local/<name>`` names a packaged model (see :data:`PACKAGED`); ``local/<path>.gguf`` names a
 file of the user's. The engine keeps one ``Llama`` per file and serialises calls to it, so the
-KV cache of the shared prompt prefix is reused from one call to the next.
+KV cache of the shared prompt prefix is reused from one call to the next; the KV states of the
+last few distinct prefixes are kept too, for callers that alternate prompts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ALIGN = 64
 # 0.5B model: 18 MB for a 1,500-token prefix); shorter prefixes are cheap to evaluate again.
 PREFIX_SLOTS = 4
 MIN_SNAPSHOT_TOKENS = 2 * ALIGN
+SEEN_PREFIXES = 256  # prefixes remembered (by hash) to tell a returning one from a new one
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,18 @@ class PrefixSnapshots:
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self._kept: OrderedDict[tuple[int, ...], PrefixSnapshot] = OrderedDict()
+        self._seen: OrderedDict[int, None] = OrderedDict()  # hashes of prefixes evaluated once
+
+    def evaluated_before(self, prefix: list[int]) -> bool:
+        """Whether ``prefix`` was evaluated recently (and note it). Only a prefix evaluated a
+        second time is worth keeping: per-input prefixes (retrieved demos) never come back."""
+        key = hash(tuple(prefix))
+        if key in self._seen:
+            return True
+        self._seen[key] = None
+        while len(self._seen) > SEEN_PREFIXES:
+            self._seen.popitem(last=False)
+        return False
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -446,17 +460,20 @@ def _aligned_llama_class() -> Any:
             return self.prefix_snapshots
 
         def _remember(self, prefix: list[int], starts: tuple[int, ...]) -> None:
-            """Keep the KV state of a shared prefix just evaluated (only the prefix is in the
-            cache at this point), unless it is kept already or too short to be worth it."""
+            """Keep the KV state of a shared prefix just evaluated for the second time (only
+            the prefix is in the cache at this point), unless it is kept already or too short
+            to be worth it."""
             kept = self._snapshots()
             if not kept.slots or len(prefix) < MIN_SNAPSHOT_TOKENS or kept.touch(prefix):
+                return
+            if not kept.evaluated_before(prefix):
                 return
             ctx = self._ctx.ctx
             size = llama_cpp_module().llama_state_seq_get_size(ctx, 0)
             buffer = (ctypes.c_uint8 * size)()
             written = llama_cpp_module().llama_state_seq_get_data(ctx, buffer, size, 0)
             if written:
-                kept.add(PrefixSnapshot(tuple(prefix), starts, bytes(buffer[:written])))
+                kept.add(PrefixSnapshot(tuple(prefix), starts, ctypes.string_at(buffer, written)))
 
         def _restore_longer(self, tokens: list[int], starts: list[int], keep: int) -> int:
             """Load a kept prefix state when it reuses more than the live cache does; the
