@@ -75,13 +75,18 @@ class History:
         return [e for e in self.of_kind("eval_start") if e["eval"] not in done]
 
 
+def _wall(row: Row) -> float:
+    """The example's wall time (older rows without ``wall_s``: the call's latency)."""
+    return float(row.get("wall_s") or row["latency_s"])
+
+
 def live_wall(row: Row) -> float | None:
     """What an example took, or would take without the completion cache: a live row's wall
     time; a cached row's wall time with the lookup replaced by its original call's latency.
     None for a failed call and for cached rows of older runs (no original latency kept)."""
     if row["status"] == "error":
         return None
-    wall = float(row.get("wall_s") or row["latency_s"])
+    wall = _wall(row)
     if not row.get("cached"):
         return wall
     original = row.get("live_latency_s")
@@ -107,7 +112,7 @@ def mean_cost(rows: Iterable[Row]) -> dict[str, float]:
     usd_values = [r["usd"] for r in ok]
     usd = float("nan") if any(u is None for u in usd_values) else sum(usd_values) / len(ok)
     timed = [w for w in map(live_wall, ok) if w is not None]
-    walls = timed or [float(r.get("wall_s") or r["latency_s"]) for r in ok]
+    walls = timed or [_wall(r) for r in ok]
     return {"tokens": sum(r["prompt_tokens"] + r["completion_tokens"] for r in ok) / len(ok),
             "prompt_tokens": sum(r["prompt_tokens"] for r in ok) / len(ok),
             "seconds": _trimmed_mean(walls), "usd": usd, "live": float(len(timed))}

@@ -219,8 +219,7 @@ class LlamaEngine:
     def _model(self, path: Path) -> tuple[Any, threading.Lock]:
         with self._guard:
             if path not in self._models:
-                self._models[path] = _load_llama(path, self._n_ctx, self._n_threads)
-                self._models[path].prefix_snapshots = PrefixSnapshots(self._prefix_slots)
+                self._models[path] = _load_llama(path, self._n_ctx, self._n_threads, self._prefix_slots)
                 self._locks[path] = threading.Lock()
             return self._models[path], self._locks[path]
 
@@ -388,6 +387,7 @@ def _aligned_llama_class() -> Any:
     class AlignedLlama(Llama):
         _starts: tuple[int, ...] = (0,)  # chunk starts of the last prompt (sorted)
         last_reused = 0  # prompt tokens of the last call taken from a cache, not evaluated
+        prefix_snapshots: PrefixSnapshots  # set by _load_llama
         _formatter: Any = None
 
         @property
@@ -454,16 +454,11 @@ def _aligned_llama_class() -> Any:
             self._starts = tuple(starts)
             yield from super().generate(tokens, *args, **kwargs)
 
-        def _snapshots(self) -> PrefixSnapshots:
-            if "prefix_snapshots" not in self.__dict__:
-                self.prefix_snapshots = PrefixSnapshots(PREFIX_SLOTS)
-            return self.prefix_snapshots
-
         def _remember(self, prefix: list[int], starts: tuple[int, ...]) -> None:
             """Keep the KV state of a shared prefix just evaluated for the second time (only
             the prefix is in the cache at this point), unless it is kept already or too short
             to be worth it."""
-            kept = self._snapshots()
+            kept = self.prefix_snapshots
             if not kept.slots or len(prefix) < MIN_SNAPSHOT_TOKENS or kept.touch(prefix):
                 return
             if not kept.evaluated_before(prefix):
@@ -478,7 +473,7 @@ def _aligned_llama_class() -> Any:
         def _restore_longer(self, tokens: list[int], starts: list[int], keep: int) -> int:
             """Load a kept prefix state when it reuses more than the live cache does; the
             reuse point obeys the same chunk rule, so answers stay the same as a cold start."""
-            found = self._snapshots().best(tokens, starts, keep)
+            found = self.prefix_snapshots.best(tokens, starts, keep)
             if found is None:
                 return keep
             snapshot, reuse = found
@@ -495,7 +490,7 @@ def _aligned_llama_class() -> Any:
     return AlignedLlama
 
 
-def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
+def _load_llama(path: Path, n_ctx: int, n_threads: int, prefix_slots: int) -> Any:
     try:
         llama_class = _aligned_llama_class()
     except ImportError as exc:
@@ -505,8 +500,10 @@ def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
         ) from exc
     log.info("loading %s (n_ctx=%d, n_threads=%d)", path, n_ctx, n_threads)
     try:
-        return llama_class(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                           n_threads_batch=n_threads, n_batch=512, verbose=False, seed=0)
+        llama = llama_class(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
+                            n_threads_batch=n_threads, n_batch=512, verbose=False, seed=0)
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"llama.cpp could not load {path}: {exc}",
                          hint="check that the file is a GGUF model") from exc
+    llama.prefix_snapshots = PrefixSnapshots(prefix_slots)
+    return llama
