@@ -65,9 +65,12 @@ def main() -> None:
     print(f"{bench.task.name} / {args.model}: dev {len(bench.dev)}, test {len(bench.test)}, DSPy train "
           f"{len(bench.train)}; work folder {bench.work}", flush=True)
     run = runners(args)
-    results: dict[str, Result] = {}
-    for name in in_table(chosen, bench.work):
-        results[name] = _cached_or_run(name, run[name], bench, redo=name in chosen and name in redo)
+    names = in_table(chosen, bench.work)
+    # kept results first, so that the table written after each new run already holds every row
+    results = {n: r for n in names if (r := kept(n, bench.work, redo=n in chosen and n in redo)) is not None}
+    for name in names:
+        if name not in results:
+            results[name] = _run(name, run[name], bench)
         _print(results[name])
         _write(out, meta, [results[n] for n in CONTENDERS if n in results])
     print(table.markdown([r.to_json() for r in results.values()], meta))
@@ -80,11 +83,17 @@ def in_table(chosen: set[str], work: Path) -> list[str]:
     return [name for name in CONTENDERS if name in chosen or (work / f"{name}.json").is_file()]
 
 
-def _cached_or_run(name: str, runner: Callable[[Bench], Result], bench: Bench, *, redo: bool) -> Result:
+def kept(name: str, work: Path, *, redo: bool) -> Result | None:
+    """The result a previous run kept for ``name`` in ``work``, unless it is to be redone."""
+    part = work / f"{name}.json"
+    if not part.is_file() or redo:
+        return None
+    print(f"{name}: reusing {part}", flush=True)
+    return Result.from_json(json.loads(part.read_text()))
+
+
+def _run(name: str, runner: Callable[[Bench], Result], bench: Bench) -> Result:
     part = bench.work / f"{name}.json"
-    if part.is_file() and not redo:
-        print(f"{name}: reusing {part}", flush=True)
-        return Result.from_json(json.loads(part.read_text()))
     print(f"{name}: running… ({time.strftime('%H:%M:%S')})", flush=True)
     try:
         result = runner(bench)

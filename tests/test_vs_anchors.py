@@ -5,6 +5,7 @@ contenders a subset run puts in the table."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,11 @@ def test_a_subset_run_keeps_the_other_kept_contenders_in_the_table(tmp_path: Pat
     (tmp_path / "zero-shot.json").write_text("{}")
     assert vs_anchors.in_table({"dspy-miprov2-light"}, tmp_path) == ["zero-shot", "probe", "dspy-miprov2-light"]
     assert vs_anchors.in_table(set(), tmp_path / "empty") == []
+
+
+def test_kept_results_are_read_unless_redone(tmp_path: Path) -> None:
+    result = scored("probe", ["a", "b"], ["a", "a"], seed=0)
+    (tmp_path / "probe.json").write_text(json.dumps(result.to_json()))
+    assert vs_anchors.kept("probe", tmp_path, redo=False) == result
+    assert vs_anchors.kept("probe", tmp_path, redo=True) is None
+    assert vs_anchors.kept("zero-shot", tmp_path, redo=False) is None
