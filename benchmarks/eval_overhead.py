@@ -6,8 +6,9 @@ reproducible prefix reuse -> parse -> score, cache off), alternating the two for
 same context and threads, warmed up first, and sees the prompts in the same order. The raw side
 uses llama-cpp-python's default batching and prefix reuse; the evaluator's engine re-evaluates up
 to 63 extra tokens per call (its chunks start at multiples of 64) to make answers independent of
-earlier calls, and that cost is part of the measured overhead. Prints seconds per example for each, their ratio, and how many
-completions agree (stock prefix reuse is not bit-reproducible, so a few may differ).
+earlier calls, and that cost is part of the measured overhead. Prints seconds per example for
+each, their ratio, and how many completions agree (stock prefix reuse is not bit-reproducible,
+so a few may differ).
 
     python benchmarks/eval_overhead.py [--n 40] [--demos 10] [--rounds 2] [--model local/qwen2.5-0.5b-instruct]
 """

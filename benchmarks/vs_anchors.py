@@ -80,12 +80,16 @@ def main() -> None:
 def in_table(chosen: set[str], work: Path) -> list[str]:
     """The contenders of the table, in order: the chosen ones (run unless kept) and any other
     whose result is kept in ``work``."""
-    return [name for name in CONTENDERS if name in chosen or (work / f"{name}.json").is_file()]
+    return [name for name in CONTENDERS if name in chosen or _kept_file(work, name).is_file()]
+
+
+def _kept_file(work: Path, name: str) -> Path:
+    return work / f"{name}.json"
 
 
 def kept(name: str, work: Path, *, redo: bool) -> Result | None:
     """The result a previous run kept for ``name`` in ``work``, unless it is to be redone."""
-    part = work / f"{name}.json"
+    part = _kept_file(work, name)
     if not part.is_file() or redo:
         return None
     print(f"{name}: reusing {part}", flush=True)
@@ -93,7 +97,7 @@ def kept(name: str, work: Path, *, redo: bool) -> Result | None:
 
 
 def _run(name: str, runner: Callable[[Bench], Result], bench: Bench) -> Result:
-    part = bench.work / f"{name}.json"
+    part = _kept_file(bench.work, name)
     print(f"{name}: running… ({time.strftime('%H:%M:%S')})", flush=True)
     try:
         result = runner(bench)
