@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -428,13 +429,14 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
     from promptopt import session
 
     display = OptimizeDisplay(err)
+    ctrl_c = CtrlC()
     with err.status(f"checking model {settings.model}…"):
-        run = session.open_optimize(task, settings, paths, store, env=os.environ, observers=[display])
+        run = session.open_optimize(task, settings, paths, store, env=os.environ, observers=[display, ctrl_c])
     if run.estimate.get("warning"):
         err.print(f"[yellow]warning:[/] {run.estimate['warning']}", highlight=False)
     out.print(f"run folder: {store.path}")
     try:
-        with display:
+        with ctrl_c, display:
             summary = run.optimizer.run()
     except KeyboardInterrupt:
         err.print(f"[yellow]interrupted[/]: everything done so far is in {store.path}; "
@@ -443,6 +445,37 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
     _print_run_summary(summary, store.path)
     if (summary.get("plateau") or {}).get("plateau"):
         _auto_finetune_spec(task, store.path, paths)
+
+
+class CtrlC:
+    """Ctrl-C that always stops a run. Python raises KeyboardInterrupt wherever the main thread
+    is when SIGINT arrives; if that is a finalizer (llama.cpp's ``LlamaSampler.__del__`` runs
+    often), Python prints "Exception ignored" and carries on, and the run would finish as if
+    nothing was pressed. So the handler also remembers the press, and as an observer of the run
+    this raises it again at the next stored example. A SIGINT the shell set to be ignored
+    (``nohup ... &``) stays ignored."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> CtrlC:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
 
 
 class OptimizeDisplay:

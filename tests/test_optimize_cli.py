@@ -45,8 +45,10 @@ def test_ctrl_c_then_resume_finishes_the_run_without_repeating_work(data_dir: Pa
     run = tmp_path / "run"
     args = ["optimize", "banking77", "--data-dir", str(data_dir.resolve()), "--dev-limit", "10", "--test-limit", "6",
             "--max-trials", "4", "--k-choices", "2", "--retrievers", "word,char", "--run-dir", str(run), "--no-cache"]
+    # as from a terminal: SIGINT not ignored, even when the tests run from a background job
     proc = subprocess.Popen([sys.executable, "-m", "promptopt.cli", *args], cwd=tmp_path, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(run / "events.jsonl", '"event":"evaluated"', proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=300)

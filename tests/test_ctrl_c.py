@@ -1,0 +1,62 @@
+"""Ctrl-C always stops a run, even when it lands inside a finalizer, where Python swallows
+the KeyboardInterrupt (seen in CI: llama.cpp's LlamaSampler.__del__ ate it and the run went on
+to its end)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from promptopt.cli import CtrlC
+
+
+class _PressedDuringFinalizer:
+    """Sends SIGINT to this process from inside ``__del__`` and waits for the handler to run."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+
+
+def _press_inside_a_finalizer() -> None:
+    _PressedDuringFinalizer()  # dropped at once: __del__ runs here, and its KeyboardInterrupt is ignored
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_press_swallowed_by_a_finalizer_is_raised_at_the_next_example() -> None:
+    with CtrlC() as ctrl_c:
+        ctrl_c({"event": "example"})  # nothing pressed yet: the run goes on
+        _press_inside_a_finalizer()
+        assert ctrl_c.pressed
+        with pytest.raises(KeyboardInterrupt):
+            ctrl_c({"event": "example"})
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_without_the_guard_such_a_press_is_lost() -> None:
+    """The failure the guard exists for: Python's own handler raises inside __del__ and the
+    exception goes nowhere."""
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    _press_inside_a_finalizer()  # no KeyboardInterrupt reaches this frame
+
+
+def test_the_previous_handler_is_restored_and_an_ignored_sigint_stays_ignored() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with CtrlC():
+        assert signal.getsignal(signal.SIGINT) is not before
+    assert signal.getsignal(signal.SIGINT) is before
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what `nohup promptopt optimize ... &` starts with
+    try:
+        with CtrlC() as ctrl_c:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+            ctrl_c({"event": "example"})
+            assert not ctrl_c.pressed
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
