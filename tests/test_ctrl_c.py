@@ -7,10 +7,20 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from promptopt.cli import CtrlC
+
+
+@pytest.fixture(autouse=True)
+def _sigint_as_in_a_terminal() -> Iterator[None]:
+    """Python's own SIGINT handler, even when the tests run from a background job (which
+    starts with SIGINT ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 class _PressedDuringFinalizer:
@@ -39,7 +49,6 @@ def test_a_press_swallowed_by_a_finalizer_is_raised_at_the_next_example() -> Non
 def test_without_the_guard_such_a_press_is_lost() -> None:
     """The failure the guard exists for: Python's own handler raises inside __del__ and the
     exception goes nowhere."""
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     _press_inside_a_finalizer()  # no KeyboardInterrupt reaches this frame
 
 
