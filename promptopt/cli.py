@@ -453,7 +453,7 @@ class CtrlC:
     often), Python prints "Exception ignored" and carries on, and the run would finish as if
     nothing was pressed. So the handler also remembers the press, and as an observer of the run
     this raises it again at the next stored example. A SIGINT the shell set to be ignored
-    (``nohup ... &``) stays ignored."""
+    (a job a script starts with ``&``) stays ignored."""
 
     def __init__(self) -> None:
         self.pressed = False

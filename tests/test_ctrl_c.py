@@ -58,14 +58,11 @@ def test_the_previous_handler_is_restored_and_an_ignored_sigint_stays_ignored() 
         assert signal.getsignal(signal.SIGINT) is not before
     assert signal.getsignal(signal.SIGINT) is before
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what `nohup promptopt optimize ... &` starts with
-    try:
-        with CtrlC() as ctrl_c:
-            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.1)
-            ctrl_c({"event": "example"})
-            assert not ctrl_c.pressed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what `promptopt optimize ... &` from a script starts with
+    with CtrlC() as ctrl_c:
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        signal.signal(signal.SIGINT, before)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+        ctrl_c({"event": "example"})
+        assert not ctrl_c.pressed
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the fixture puts the original back
