@@ -16,9 +16,9 @@ import os
 import random
 from pathlib import Path
 
-from promptopt import session
-from promptopt.config import resolve_paths
+from promptopt import compose
 from promptopt.llm import local
+from promptopt.settings import resolve_paths
 
 SETTINGS = (("zero-shot", 0, "none"), ("stratified", None, "stratified"), ("retrieved", None, "retrieved"))
 
@@ -38,8 +38,8 @@ def main() -> None:
     print("| task | model | setting | accuracy [95% CI] | macro-F1 | invalid | prompt tok/call | s/example |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for task_name in args.tasks.split(","):
-        task = session.load(task_name, paths)
-        examples = session.slice_of(task, "dev", args.n, seed=0)
+        task = compose.load(task_name, paths)
+        examples = compose.slice_of(task, "dev", args.n, seed=0)
         for model in args.models.split(","):
             for label, k, strategy in SETTINGS:
                 row = _run(task, examples, model, label, args.k if k is None else k, strategy, paths)
@@ -52,10 +52,10 @@ def main() -> None:
 
 
 def _run(task, examples, model, label, k, strategy, paths) -> dict:  # type: ignore[no-untyped-def]
-    candidate = session.baseline_candidate(task, k=k, strategy=strategy, instruction=None, rng=random.Random(0))
-    run = session.open_eval(task, paths, model=model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
+    candidate = compose.baseline_candidate(task, k=k, strategy=strategy, instruction=None, rng=random.Random(0))
+    run = compose.open_eval(task, paths, model=model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
     result = run.evaluator.evaluate(candidate, examples)
-    summary = session.eval_summary(task, "dev", model, candidate, result, run.ledger)
+    summary = compose.eval_summary(task, "dev", model, candidate, result, run.ledger)
     keep = ("task", "model", "accuracy", "ci_low", "ci_high", "macro_f1", "n", "invalid", "errors",
             "prompt_tokens_per_call", "seconds_per_example", "demos")
     return {"setting": label, **{key: summary[key] for key in keep}}

@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from anchors.common import bench_paths
 
-from promptopt import session
+from promptopt import compose
 from promptopt.llm import local
 
 
@@ -43,11 +43,11 @@ def main() -> None:
     args = parser.parse_args()
 
     paths = bench_paths(args.data_dir)
-    task = session.load(args.task, paths)
-    examples = session.slice_of(task, "dev", args.n, seed=0)
-    candidate = session.baseline_candidate(task, k=args.demos, strategy="stratified", instruction=None,
+    task = compose.load(args.task, paths)
+    examples = compose.slice_of(task, "dev", args.n, seed=0)
+    candidate = compose.baseline_candidate(task, k=args.demos, strategy="stratified", instruction=None,
                                            rng=random.Random(0))
-    run = session.open_eval(task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
+    run = compose.open_eval(task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
     requests = [run.evaluator.request(candidate, e.text) for e in examples]
     path = local.resolve(args.model, paths.models_dir).path
     from llama_cpp import Llama  # stock engine, default batching: what a user would call

@@ -27,14 +27,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from promptopt import session
-from promptopt.budget import Budget
-from promptopt.candidate import Candidate
-from promptopt.config import resolve_paths
+from promptopt import compose
+from promptopt.evaluate.scoring import Outcome, score
 from promptopt.llm import local
-from promptopt.scoring import Outcome, score
+from promptopt.llm.budget import Budget
+from promptopt.prompt.candidate import Candidate
+from promptopt.run.store import RunStore, new_run_dir
 from promptopt.search.space import SearchSpace
-from promptopt.store import RunStore, new_run_dir
+from promptopt.settings import resolve_paths
+from promptopt.task.load import check_same_data
 
 
 def main() -> None:
@@ -46,7 +47,7 @@ def main() -> None:
         path = args.from_run
     else:
         store, task, settings, summary, run_seconds, path = _optimize(args, paths)
-    _, test = session.optimize_slices(task, settings)
+    _, test = compose.optimize_slices(task, settings)
     subset = test if args.retrieval_baseline_limit is None else _stratified_prefix(test, args.retrieval_baseline_limit)
     retrieval = _retrieval_baseline(task, settings, paths, subset, store)
     retrieval["best_on_same_examples"] = _accuracy_on(store, summary["best_candidate_id"], [e.id for e in subset])
@@ -59,17 +60,17 @@ def main() -> None:
 
 
 def _optimize(args: Any, paths: Any) -> tuple[RunStore, Any, Any, dict[str, Any], float, Path]:
-    task = session.load(args.task, paths)
-    settings = session.OptimizeSettings(
+    task = compose.load(args.task, paths)
+    settings = compose.OptimizeSettings(
         task=args.task, model=args.model, seed=args.seed, dev_limit=args.dev_limit, test_limit=args.test_limit,
         budget=Budget(seconds=args.time_limit, calls=args.budget_calls),
-        space=session.available_retrievers(SearchSpace(k_choices=tuple(int(k) for k in args.k_choices.split(",")))))
-    dev, test = session.optimize_slices(task, settings)
+        space=compose.available_retrievers(SearchSpace(k_choices=tuple(int(k) for k in args.k_choices.split(",")))))
+    dev, test = compose.optimize_slices(task, settings)
     path = new_run_dir(args.runs_dir, task.name)
-    store = RunStore.create(path, {"run_id": path.name, **session.new_run_info(task, settings, dev, test)})
+    store = RunStore.create(path, {"run_id": path.name, **compose.new_run_info(task, settings, dev, test)})
     print(f"run folder: {path}  (dev {len(dev)}, test {len(test)}, time limit {args.time_limit} s)", flush=True)
     started = time.perf_counter()
-    run = session.open_optimize(task, settings, paths, store, env=os.environ, observers=[_progress])
+    run = compose.open_optimize(task, settings, paths, store, env=os.environ, observers=[_progress])
     summary = run.optimizer.run()
     return store, task, settings, summary, time.perf_counter() - started, path
 
@@ -81,9 +82,9 @@ def _finished_run(path: Path, paths: Any) -> tuple[RunStore, Any, Any, dict[str,
     if not store.has("summary.json"):
         raise SystemExit(f"{path} has no summary.json: finish it first with `promptopt resume {path}`")
     info = store.read_json("run.json")
-    settings = session.OptimizeSettings.from_json(info["settings"])
-    task = session.load(info.get("task_file") or info["task"], paths)
-    session.check_same_data(task, info)
+    settings = compose.OptimizeSettings.from_json(info["settings"])
+    task = compose.load(info.get("task_file") or info["task"], paths)
+    check_same_data(task, info)
     summary = store.read_json("summary.json")
     print(f"run folder: {path} (finished; scoring the retrieval baseline only)", flush=True)
     return store, task, settings, summary, float(summary["seconds"])
@@ -121,7 +122,7 @@ def _progress(event: dict[str, Any]) -> None:
 def _retrieval_baseline(task: Any, settings: Any, paths: Any, test: Any, store: RunStore) -> dict[str, Any]:
     """10 word-TF-IDF retrieved demos as chat turns, default instruction, on the same test
     examples; records already made by the run (if it picked this very prompt) are reused."""
-    candidate = Candidate(instruction=session.seed_instruction(task), demo_strategy="retrieved", k=10)
+    candidate = Candidate(instruction=compose.seed_instruction(task), demo_strategy="retrieved", k=10)
     done = {r["example_id"]: r for r in store.read("evaluations")
             if r["candidate_id"] == candidate.id and r["split"] == "test"}
     missing = [e for e in test if e.id not in done]
@@ -129,7 +130,7 @@ def _retrieval_baseline(task: Any, settings: Any, paths: Any, test: Any, store: 
     # The engine answers a request the same way in any order and process (tested), so the
     # baseline's answers are kept in the completion cache: a rerun of the benchmark reuses them.
     cached = replace(paths, cache_file=Path(".promptopt-cache") / "completions.sqlite")
-    run = session.open_eval(task, cached, model=settings.model, seed=settings.seed, temperature=0.0,
+    run = compose.open_eval(task, cached, model=settings.model, seed=settings.seed, temperature=0.0,
                             concurrency=1, env=os.environ)
     records = list(done.values()) + [r.to_json() for r in run.evaluator.evaluate(candidate, missing).records]
     ok = [r for r in records if r["status"] != "error"]

@@ -3,7 +3,7 @@
 Synthetic trajectories: per-example correctness of a sequence of candidates on a dev set of
 ``--n`` examples, each candidate's latent accuracy following a curve (saturating, flat, a late
 step, or a slow steady rise), with independent answer flips as noise; spend grows by one unit
-per candidate. For every curve and seed, the stopper (promptopt.plateau.assess, default
+per candidate. For every curve and seed, the stopper (promptopt.evaluate.plateau.assess, default
 config) is run after each candidate; where it first fires we record the share of the budget
 spent and the points of latent accuracy given up (best latent accuracy among candidates seen
 by then, against the best over the whole budget).
@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from promptopt.history import History
-from promptopt.plateau import Observation, PlateauConfig, assess
-from promptopt.store import RunStore
+from promptopt.evaluate.plateau import Observation, PlateauConfig, assess
+from promptopt.run.history import History
+from promptopt.run.store import RunStore
 
 Curve = Callable[[int, int], float]
 

@@ -29,9 +29,10 @@ from typing import Any
 from anchors.common import bench_paths
 from anchors.dspy_side import configure, signature
 
-from promptopt import session
+from promptopt import compose
 from promptopt.llm import local
 from promptopt.llm.gateway import UNSET_MAX_TOKENS
+from promptopt.llm.local import aligned
 
 Call = tuple[list[dict[str, str]], int]  # messages, max_tokens
 
@@ -43,7 +44,7 @@ def record_dspy_calls(task: Any, model: str, n: int, seed: int) -> list[Call]:
     lm = configure(model)
     program = dspy.Predict(signature(task))
     with dspy.context(lm=lm):
-        for example in session.slice_of(task, "test", n, seed=seed, stratified=True):
+        for example in compose.slice_of(task, "test", n, seed=seed, stratified=True):
             try:
                 program(text=example.text)
             except Exception as exc:  # an unparsed answer still made its calls
@@ -79,12 +80,12 @@ def main() -> None:
     if not args.model.startswith(local.PREFIX) or args.model.endswith(".gguf"):
         parser.error("--model must be a packaged local/ model")
     paths = bench_paths(args.data_dir)
-    task = session.load(args.task, paths)
+    task = compose.load(args.task, paths)
     print(f"recording DSPy's calls on {args.n} {args.task} test examples…", file=sys.stderr)
     calls = record_dspy_calls(task, args.model, args.n, args.seed)
     path = local.prepare(local.PACKAGED[args.model[len(local.PREFIX):]], local.default_models_dir())
     engines = {"live cache only (slots 0)": local.LlamaEngine(prefix_slots=0),
-               f"kept prefixes (slots {local.PREFIX_SLOTS})": local.LlamaEngine()}
+               f"kept prefixes (slots {aligned.PREFIX_SLOTS})": local.LlamaEngine()}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in engines}
     try:
         for engine in engines.values():  # load each model once, outside the timing

@@ -16,10 +16,10 @@ import os
 import time
 from pathlib import Path
 
-from promptopt import session
-from promptopt.candidate import Candidate
-from promptopt.config import resolve_paths
+from promptopt import compose
 from promptopt.llm import local
+from promptopt.prompt.candidate import Candidate
+from promptopt.settings import resolve_paths
 
 
 def main() -> None:
@@ -32,12 +32,12 @@ def main() -> None:
     args = parser.parse_args()
     paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
                           env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
-    task = session.load(args.task, paths)
-    dev = session.slice_of(task, "dev", args.n, seed=0, stratified=True)
-    run = session.open_eval(task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
+    task = compose.load(args.task, paths)
+    dev = compose.slice_of(task, "dev", args.n, seed=0, stratified=True)
+    run = compose.open_eval(task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
     for setting in args.settings:
         retriever, k, layout = setting.split(":")
-        candidate = Candidate(instruction=session.seed_instruction(task), demo_strategy="retrieved", k=int(k),
+        candidate = Candidate(instruction=compose.seed_instruction(task), demo_strategy="retrieved", k=int(k),
                               retriever=retriever, demo_layout=layout)  # type: ignore[arg-type]
         before = run.ledger.totals.prompt_tokens
         start = time.perf_counter()

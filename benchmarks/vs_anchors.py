@@ -34,8 +34,8 @@ from anchors import dspy_side, promptopt_side, table
 from anchors.common import Result, bench_paths
 from anchors.promptopt_side import Bench
 
-from promptopt import session
-from promptopt.task import sample
+from promptopt import compose
+from promptopt.task.spec import sample
 
 CONTENDERS = ("zero-shot", "retrieval-10", "probe", "promptopt", "dspy-predict", "dspy-bootstrap-rs",
               "dspy-gepa", "dspy-miprov2-light")
@@ -113,10 +113,10 @@ def _run(name: str, runner: Callable[[Bench], Result], bench: Bench) -> Result:
 
 def _bench(args: argparse.Namespace) -> Bench:
     paths = bench_paths(args.data_dir)
-    task = session.load(args.task, paths)
-    settings = session.OptimizeSettings(task=task.name, model=args.model, seed=args.seed, dev_limit=args.dev_limit,
+    task = compose.load(args.task, paths)
+    settings = compose.OptimizeSettings(task=task.name, model=args.model, seed=args.seed, dev_limit=args.dev_limit,
                                         test_limit=args.test_limit)
-    dev, test = session.optimize_slices(task, settings)
+    dev, test = compose.optimize_slices(task, settings)
     train = sample(task.split("train"), args.train_limit, seed=args.seed, stratified=True)
     key = (f"{task.name}-{_slug(args.model)}-dev{len(dev)}-test{len(test)}-train{len(train)}-seed{args.seed}")
     work = args.work_dir / key

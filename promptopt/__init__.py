@@ -9,16 +9,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from promptopt.runtime import Runtime
+from promptopt.settings import VERSION
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from promptopt.production.runtime import Runtime
+
+__version__ = VERSION
 
 
 def load(path: str | Path, **options: Any) -> Runtime:
     """Load a production prompt artifact (``promptopt export``) and return its runtime:
-    ``promptopt.load("prompt.json").predict(text)``. See :func:`promptopt.runtime.load` for
+    ``promptopt.load("prompt.json").predict(text)``. See :func:`promptopt.production.runtime.load` for
     the options. The runtime is imported on first use, so ``import promptopt`` stays cheap."""
-    from promptopt.runtime import load as load_runtime
+    from promptopt.production.runtime import load as load_runtime
 
     return load_runtime(path, **options)

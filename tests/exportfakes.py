@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from promptopt.candidate import Candidate
-from promptopt.demos import DemoSource, EmbeddingRetriever, Retriever
-from promptopt.evaluate import EvalResult, EvalSettings, Evaluator
-from promptopt.history import History
+from promptopt.compose import OptimizeSettings, new_run_info, optimize_slices, seed_instruction
+from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator
 from promptopt.llm.types import Completer, CompletionRequest, CompletionResponse
-from promptopt.session import OptimizeSettings, new_run_info, optimize_slices, seed_instruction
-from promptopt.store import RunStore
-from promptopt.task import Task
-from promptopt.task_io import load_task
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import DemoSource
+from promptopt.prompt.retrieve import EmbeddingRetriever, Retriever
+from promptopt.run.history import History
+from promptopt.run.store import RunStore
+from promptopt.task.load import load_task
+from promptopt.task.spec import Task
 
 LABELS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
 WORDS = ("river", "stone", "cloud", "metal", "paper", "glass", "sand", "wood")
@@ -186,7 +187,7 @@ def export_run(run: Path, task: Task, *, fmt: str = "json", out: Path | None = N
                embedder: HashEmbedder | None = None) -> list[Path]:
     """``promptopt export`` as a library call: the written files, the artifact first (the
     program first for ``dspy``)."""
-    from promptopt.export import build, source
+    from promptopt.handoff.export import build, source
 
     found = source.open_run(run)
     source.check_same_data(task, found)

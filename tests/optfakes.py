@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptopt.llm.types import CompletionRequest, CompletionResponse
-from promptopt.task import DataSpec, Example, Task, TaskSpec
+from promptopt.task.spec import DataSpec, Example, Task, TaskSpec
 
 LABELS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta")
 WORDS = ("river", "stone", "cloud", "metal", "paper", "glass", "sand", "wood")

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from promptopt.budget import Budget, BudgetExhausted
-from promptopt.cost import Ledger
 from promptopt.errors import UsageError
+from promptopt.llm.budget import Budget, BudgetExhausted
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.llm.cache import CachingCompleter, DiskCache
+from promptopt.llm.ledger import Ledger
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.types import CompletionRequest, CompletionResponse
 

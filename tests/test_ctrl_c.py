@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from promptopt.cli import CtrlC
+from promptopt.cli.main import CtrlC
 
 
 @pytest.fixture(autouse=True)

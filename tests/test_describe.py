@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from promptopt.describe import keyword_descriptions
-from promptopt.task import Example
+from promptopt.prompt.describe import keyword_descriptions
+from promptopt.task.spec import Example
 
 TRAIN = [Example(f"train-{i}", text, label) for i, (text, label) in enumerate([
     ("my card has not arrived yet in the post", "card_arrival"),

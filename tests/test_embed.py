@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from promptopt.candidate import Candidate
-from promptopt.demos import DemoSource, EmbeddingRetriever
 from promptopt.llm import embed
-from promptopt.task import Example
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import DemoSource
+from promptopt.prompt.retrieve import EmbeddingRetriever
+from promptopt.task.spec import Example
 
 POOL = (
     Example("train-0", "My card has not arrived yet", "card_arrival"),

@@ -6,8 +6,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptopt.llm.local import plain_prompt, schedule
-from promptopt.prompt import LabelParser
+from promptopt.llm.local.aligned import plain_prompt, schedule
+from promptopt.prompt.parse import LabelParser
 
 
 def test_plain_prompt_lays_out_demos_and_ends_with_the_label_cue() -> None:
@@ -52,7 +52,7 @@ def test_parser_reads_the_first_non_empty_line() -> None:
 
 
 def test_reuse_needs_identical_chunks_below_the_reuse_point() -> None:
-    from promptopt.llm.local import reusable_prefix
+    from promptopt.llm.local.aligned import reusable_prefix
 
     previous = schedule(300, 100, 64)  # [0, 64, 100, 164, 228, 292]
     current = schedule(300, 228, 64)  # [0, 64, 128, 192, 228, 292]
@@ -67,7 +67,7 @@ def test_reuse_needs_identical_chunks_below_the_reuse_point() -> None:
 @given(n1=st.integers(2, 800), p1=st.integers(0, 800), n2=st.integers(2, 800), p2=st.integers(0, 800),
        limit=st.integers(0, 800))
 def test_reused_prefix_is_chunked_identically(n1: int, p1: int, n2: int, p2: int, limit: int) -> None:
-    from promptopt.llm.local import reusable_prefix
+    from promptopt.llm.local.aligned import reusable_prefix
 
     a, b = schedule(n1, p1, 64), schedule(n2, p2, 64)
     keep = reusable_prefix(a, b, limit)

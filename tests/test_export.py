@@ -27,26 +27,26 @@ from exportfakes import (
     write_task,
 )
 
-from promptopt.artifact import ArtifactError, content_hash, read_artifact
-from promptopt.candidate import Candidate
-from promptopt.demos import stratified_demo_ids
-from promptopt.describe import keyword_descriptions
-from promptopt.errors import StoreError, UsageError
-from promptopt.export import source, verify
-from promptopt.export.template import fill
-from promptopt.llm.metered import MeteredCompleter
-from promptopt.prompt import answer_for, render
-from promptopt.runtime import Runtime, load
-from promptopt.search.space import SearchSpace
-from promptopt.session import (
+from promptopt.compose import (
     OptimizeSettings,
     assemble_optimize,
     new_run_info,
     optimize_slices,
     restored_ledger,
 )
-from promptopt.store import RunStore
-from promptopt.task import Task
+from promptopt.errors import StoreError, UsageError
+from promptopt.handoff.export import source, verify
+from promptopt.handoff.export.template import fill
+from promptopt.llm.metered import MeteredCompleter
+from promptopt.production.artifact import ArtifactError, content_hash, read_artifact
+from promptopt.production.runtime import Runtime, load
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import stratified_demo_ids
+from promptopt.prompt.describe import keyword_descriptions
+from promptopt.prompt.render import answer_for, render
+from promptopt.run.store import RunStore
+from promptopt.search.space import SearchSpace
+from promptopt.task.spec import Task
 
 REPO = Path(__file__).resolve().parents[1]
 INSTRUCTION = "Classify the note by its topic. Reply with the label only, written exactly as listed."
@@ -357,7 +357,7 @@ def test_cli_verify_and_predict_refuse_an_edited_artifact_before_any_call(tmp_pa
 def fake_door(monkeypatch: pytest.MonkeyPatch) -> Callable[[ScriptedModel], None]:
     """Route the CLI's model calls to a fake (the runtime builds its door in model_door)."""
     def use(model: ScriptedModel) -> None:
-        monkeypatch.setattr("promptopt.runtime.model_door", lambda *a, **k: (None, model))
+        monkeypatch.setattr("promptopt.production.runtime.model_door", lambda *a, **k: (None, model))
     return use
 
 
@@ -426,7 +426,7 @@ def test_verify_round_trip_on_the_embedded_model(data_dir: Path, tmp_path: Path)
     """A five-example run on banking77 with the local model, exported and verified through the
     command line: the reproducible engine gives the same answers one for one."""
     from promptopt.llm.gateway import LiteLLMGateway
-    from promptopt.task_io import load_task
+    from promptopt.task.load import load_task
 
     task = load_task("banking77", search_dirs=(REPO / "tasks",), data_dir=data_dir)
     candidate = Candidate(INSTRUCTION, demo_strategy="stratified",

@@ -23,13 +23,20 @@ from typing import Any
 import pytest
 from optfakes import FakeModel, fake_task, split_rows, write_task_folder
 
-from promptopt import cli, session
-from promptopt.config import Paths
+from promptopt import compose
+from promptopt.cli import main as cli
+from promptopt.compose import (
+    OptimizeSettings,
+    assemble_optimize,
+    new_run_info,
+    optimize_slices,
+    restored_ledger,
+)
 from promptopt.errors import DataError, UsageError
-from promptopt.finetune import chat, gate
-from promptopt.finetune.datacard import clean, normalize
-from promptopt.finetune.decision import Check, decide
-from promptopt.finetune.economics import (
+from promptopt.handoff.finetune import chat, gate
+from promptopt.handoff.finetune.datacard import clean, normalize
+from promptopt.handoff.finetune.decision import Check, decide
+from promptopt.handoff.finetune.economics import (
     Economics,
     GivenPrice,
     PerCall,
@@ -39,21 +46,15 @@ from promptopt.finetune.economics import (
     fine_tuned_name,
     resolve_price,
 )
-from promptopt.finetune.render import pct
-from promptopt.finetune.rundata import RunData, load_run_task, read_run
-from promptopt.finetune.spec import Spec, SpecOptions, build_spec, spec_files, write_spec
+from promptopt.handoff.finetune.render import pct
+from promptopt.handoff.finetune.rundata import RunData, load_run_task, read_run
+from promptopt.handoff.finetune.spec import Spec, SpecOptions, build_spec, spec_files, write_spec
 from promptopt.llm.metered import MeteredCompleter
-from promptopt.prompt import system_message
+from promptopt.prompt.render import system_message
+from promptopt.run.store import RunStore
 from promptopt.search.space import SearchSpace
-from promptopt.session import (
-    OptimizeSettings,
-    assemble_optimize,
-    new_run_info,
-    optimize_slices,
-    restored_ledger,
-)
-from promptopt.store import RunStore
-from promptopt.task import Example, Task
+from promptopt.settings import Paths
+from promptopt.task.spec import Example, Task
 
 REPO = Path(__file__).resolve().parents[1]
 SETTINGS = OptimizeSettings(task="fake", model="fake/model", dev_limit=40, test_limit=24, first_rung=10,
@@ -87,7 +88,7 @@ def _write_task(root: Path) -> Path:
 def _run_through_cli(task: Task, settings: OptimizeSettings, paths: Paths, path: Path, fake: FakeModel) -> None:
     """A run as `promptopt optimize` finishes it (cli._run_optimizer), on the fake model."""
     def fake_open(task: Task, settings: OptimizeSettings, paths: Paths, store: RunStore, *, env: Any,
-                  observers: Any) -> session.OptimizeRun:
+                  observers: Any) -> compose.OptimizeRun:
         ledger = restored_ledger(store)
         return assemble_optimize(task, settings, store, metered=MeteredCompleter(fake, ledger), ledger=ledger,
                                  clock=fake.clock, observers=observers)
@@ -95,7 +96,7 @@ def _run_through_cli(task: Task, settings: OptimizeSettings, paths: Paths, path:
     dev, test = optimize_slices(task, settings)
     store = RunStore.create(path, {"run_id": path.name, **new_run_info(task, settings, dev, test)})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(session, "open_optimize", fake_open)
+        patch.setattr(compose, "open_optimize", fake_open)
         cli._run_optimizer(task, settings, paths, store)
 
 
@@ -104,7 +105,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("finetune")
     task_file = _write_task(root)
     paths = Paths(data_dir=root / "data", task_dirs=(), models_dir=root / "models", cache_file=None)
-    task = session.load(str(task_file), paths)
+    task = compose.load(str(task_file), paths)
     plateau, short = root / "runs" / "plateau", root / "runs" / "short"
     _run_through_cli(task, replace(SETTINGS, max_trials=60), paths, plateau, FakeModel(flat=True))
     _run_through_cli(task, replace(SETTINGS, max_trials=3), paths, short, FakeModel())
@@ -322,12 +323,12 @@ def test_the_gate_task_holds_the_run_test_examples_and_renders_the_training_prom
     assert g["must_beat"]["accuracy"] == run.summary["best_test_accuracy"]
     assert g["must_beat"]["ci95"] == run.summary["best_test_ci"]
     paths = Paths(data_dir=written / "gate", task_dirs=(), models_dir=written, cache_file=None)
-    gate_task = session.load(str(written / "gate" / "task.toml"), paths)
+    gate_task = compose.load(str(written / "gate" / "task.toml"), paths)
     by_id = {e.id: e for e in go_spec.task.split("test")}
     assert [(e.text, e.label) for e in gate_task.split("test")] == [(by_id[i].text, by_id[i].label) for i in run.test_ids]
     assert gate_task.labels == go_spec.task.labels
     # what `promptopt eval gate/task.toml` sends: the task's instruction, label names, no demos
-    candidate = session.baseline_candidate(gate_task, k=0, strategy="stratified", instruction=None,
+    candidate = compose.baseline_candidate(gate_task, k=0, strategy="stratified", instruction=None,
                                            rng=random.Random(0))
     first_row = next(_lines(written / "train.jsonl"))[1]
     assert system_message(candidate, gate_task.labels) == first_row["messages"][0]["content"]

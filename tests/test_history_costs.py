@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptopt.history import History, live_seconds_per_example, mean_cost
-from promptopt.store import RunStore
+from promptopt.run.history import History, live_seconds_per_example, mean_cost
+from promptopt.run.store import RunStore
 
 
 def row(candidate: str, example: str, wall: float, *, cached: bool = False, status: str = "ok",

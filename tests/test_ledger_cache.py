@@ -14,15 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptopt.candidate import Candidate
-from promptopt.cost import Ledger, LedgerRecord, Totals, total
-from promptopt.demos import DemoSource
 from promptopt.errors import ProviderError, StoreError
-from promptopt.evaluate import EvalResult, EvalSettings, Evaluator, ExampleRecord
+from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator, ExampleRecord
 from promptopt.llm.cache import CachingCompleter, DiskCache
+from promptopt.llm.ledger import Ledger, LedgerRecord, Totals, total
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse, request_key
-from promptopt.task import Example
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import DemoSource
+from promptopt.task.spec import Example
 
 Reply = str | CallError
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from promptopt import session
-from promptopt.config import Paths
+from promptopt import compose
 from promptopt.errors import ModelError
 from promptopt.llm import local
 from promptopt.llm.gateway import LiteLLMGateway
+from promptopt.llm.local.aligned import MIN_SNAPSHOT_TOKENS
 from promptopt.llm.types import CompletionRequest
+from promptopt.settings import Paths
 
 pytestmark = pytest.mark.model
 
@@ -98,11 +99,11 @@ def _paths(data_dir: Path, tmp_path: Path) -> Paths:
 @pytest.mark.parametrize("model", [QWEN, GEMMA])
 def test_real_evaluation_on_a_small_slice(model: str, data_dir: Path, tmp_path: Path) -> None:
     paths = _paths(data_dir, tmp_path)
-    task = session.load("cfpb_complaints", paths)
-    examples = session.slice_of(task, "dev", 6, seed=0)
-    candidate = session.baseline_candidate(task, k=3, strategy="retrieved", instruction=None,
+    task = compose.load("cfpb_complaints", paths)
+    examples = compose.slice_of(task, "dev", 6, seed=0)
+    candidate = compose.baseline_candidate(task, k=3, strategy="retrieved", instruction=None,
                                            rng=random.Random(0))
-    run = session.open_eval(task, paths, model=model, seed=0, temperature=0.0, concurrency=None, env={})
+    run = compose.open_eval(task, paths, model=model, seed=0, temperature=0.0, concurrency=None, env={})
     result = run.evaluator.evaluate(candidate, examples)
     totals = run.ledger.totals
     assert len(result.records) == 6 and totals.calls == 6 and totals.usd == 0.0
@@ -120,11 +121,11 @@ def test_qwen_beats_chance_with_retrieved_demos(data_dir: Path, tmp_path: Path) 
     """Five balanced classes: chance is 20%. With 4 retrieved demos the real model must do
     clearly better on 15 dev examples, or the rendering/parsing path is broken."""
     paths = _paths(data_dir, tmp_path)
-    task = session.load("cfpb_complaints", paths)
-    examples = session.slice_of(task, "dev", 15, seed=1, stratified=True)
-    candidate = session.baseline_candidate(task, k=4, strategy="retrieved", instruction=None,
+    task = compose.load("cfpb_complaints", paths)
+    examples = compose.slice_of(task, "dev", 15, seed=1, stratified=True)
+    candidate = compose.baseline_candidate(task, k=4, strategy="retrieved", instruction=None,
                                            rng=random.Random(0))
-    run = session.open_eval(task, paths, model=QWEN, seed=0, temperature=0.0, concurrency=None, env={})
+    run = compose.open_eval(task, paths, model=QWEN, seed=0, temperature=0.0, concurrency=None, env={})
     result = run.evaluator.evaluate(candidate, examples)
     assert result.scores.accuracy >= 0.4, [(r.gold, r.raw) for r in result.records]
     assert result.invalid <= 3
@@ -186,4 +187,4 @@ def test_alternating_prompt_prefixes_reuse_kept_states_and_answer_as_a_cold_engi
     assert all(c.reused_tokens == 0 for c in cold)
     assert all(r.prompt_tokens - r.reused_tokens > 64 for r in results[:4])  # prefixes differ
     for r in results[4:]:  # the prefix two calls back is restored: all but the input is reused
-        assert r.reused_tokens >= local.MIN_SNAPSHOT_TOKENS and r.prompt_tokens - r.reused_tokens < 64
+        assert r.reused_tokens >= MIN_SNAPSHOT_TOKENS and r.prompt_tokens - r.reused_tokens < 64

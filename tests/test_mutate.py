@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from promptopt.candidate import Candidate
-from promptopt.mutate import LLM_OPERATORS, REGISTRY, MutationContext
-from promptopt.task import Example
+from promptopt.prompt.candidate import Candidate
+from promptopt.search.mutate import LLM_OPERATORS, REGISTRY, MutationContext
+from promptopt.task.spec import Example
 
 LABELS = ("a", "b", "c")
 TRAIN = tuple(Example(f"train-{i}", f"text {i}", LABELS[i % 3]) for i in range(30))

@@ -15,12 +15,7 @@ from typing import Any
 import pytest
 from optfakes import FakeModel, fake_task
 
-from promptopt.budget import Budget
-from promptopt.llm.cache import CachingCompleter, DiskCache
-from promptopt.llm.metered import MeteredCompleter
-from promptopt.llm.types import Completer
-from promptopt.search.space import SearchSpace
-from promptopt.session import (
+from promptopt.compose import (
     OptimizeRun,
     OptimizeSettings,
     assemble_optimize,
@@ -28,7 +23,12 @@ from promptopt.session import (
     optimize_slices,
     restored_ledger,
 )
-from promptopt.store import RunStore
+from promptopt.llm.budget import Budget
+from promptopt.llm.cache import CachingCompleter, DiskCache
+from promptopt.llm.metered import MeteredCompleter
+from promptopt.llm.types import Completer
+from promptopt.run.store import RunStore
+from promptopt.search.space import SearchSpace
 
 TESTS = Path(__file__).resolve().parent
 SETTINGS = OptimizeSettings(task="fake", model="fake/model", dev_limit=40, test_limit=24, first_rung=10,
@@ -246,7 +246,7 @@ def test_a_search_space_with_nothing_new_left_stops_by_itself(tmp_path: Path) ->
 
 
 def test_the_exhausted_stopper_fires_after_its_limit() -> None:
-    from promptopt.stoppers import Exhausted, StopState
+    from promptopt.search.stoppers import Exhausted, StopState
 
     assert Exhausted(limit=3)(StopState(trials=9, observations=(), budget_reason=None, duplicates_in_a_row=2)) is None
     assert Exhausted(limit=3)(StopState(trials=9, observations=(), budget_reason=None,
@@ -254,8 +254,8 @@ def test_the_exhausted_stopper_fires_after_its_limit() -> None:
 
 
 def test_a_dollar_budget_is_refused_for_a_model_without_a_price() -> None:
+    from promptopt.compose import check_models
     from promptopt.errors import UsageError
-    from promptopt.session import check_models
 
     class Unpriced:
         def check(self, model: str, env: object) -> None:

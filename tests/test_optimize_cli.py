@@ -105,7 +105,7 @@ def test_the_progress_line_shows_a_new_best_as_soon_as_it_is_scored() -> None:
 
     from rich.console import Console
 
-    from promptopt.cli import OptimizeDisplay
+    from promptopt.cli.main import OptimizeDisplay
 
     buffer = io.StringIO()
     display = OptimizeDisplay(Console(file=buffer, force_terminal=False, width=400))

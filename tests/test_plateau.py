@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import binomtest
 
-from promptopt.plateau import (
+from promptopt.evaluate.plateau import (
     CandidateEffect,
     Observation,
     PlateauConfig,

@@ -3,7 +3,7 @@ prompt reuses, how much of it, and which one is dropped when the slots are full.
 
 from __future__ import annotations
 
-from promptopt.llm.local import ALIGN, PrefixSnapshot, PrefixSnapshots, schedule
+from promptopt.llm.local.aligned import ALIGN, PrefixSnapshot, PrefixSnapshots, schedule
 
 
 def snapshot(tokens: list[int], boundary: int) -> PrefixSnapshot:

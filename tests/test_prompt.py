@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from promptopt.candidate import Candidate
-from promptopt.demos import DemoSource
-from promptopt.prompt import LabelParser, Message, codes_for, normalize, render
-from promptopt.task import Example
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import DemoSource
+from promptopt.prompt.parse import LabelParser, normalize
+from promptopt.prompt.render import Message, codes_for, render
+from promptopt.task.spec import Example
 
 LABELS: tuple[str, ...] = ("card_lost", "billing", "refund_request")
 DESCRIPTIONS: tuple[tuple[str, str], ...] = (

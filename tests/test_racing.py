@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from promptopt.racing import judge, race_order, rungs
-from promptopt.task import Example
+from promptopt.search.racing import judge, race_order, rungs
+from promptopt.task.spec import Example
 
 
 def test_rungs_grow_geometrically_and_end_at_the_dev_size() -> None:

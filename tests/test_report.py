@@ -21,29 +21,29 @@ import matplotlib
 import pytest
 from optfakes import LABELS, FakeModel, fake_task, split_rows, write_task_folder
 
-from promptopt import session
-from promptopt.candidate import Candidate
-from promptopt.config import Paths
-from promptopt.demos import DemoSource
-from promptopt.evaluate import EvalSettings, Evaluator
-from promptopt.history import History
-from promptopt.llm.metered import MeteredCompleter
-from promptopt.report import ablation, build, plots
-from promptopt.report.ablation import GROUPS, changed_fields, paired
-from promptopt.report.candidates import CandidatePoint, pareto_front
-from promptopt.report.source import open_run
-from promptopt.report.trajectory import trajectory, wilson
-from promptopt.report.unfixed import strong_candidates, unfixed_errors
-from promptopt.search.space import SearchSpace
-from promptopt.session import (
+from promptopt import compose
+from promptopt.compose import (
     OptimizeSettings,
     assemble_optimize,
     new_run_info,
     optimize_slices,
     restored_ledger,
 )
-from promptopt.store import RunStore
-from promptopt.task import Task
+from promptopt.evaluate.evaluator import EvalSettings, Evaluator
+from promptopt.handoff.report import ablation, build, plots
+from promptopt.handoff.report.ablation import GROUPS, changed_fields, paired
+from promptopt.handoff.report.candidates import CandidatePoint, pareto_front
+from promptopt.handoff.report.source import open_run
+from promptopt.handoff.report.trajectory import trajectory, wilson
+from promptopt.handoff.report.unfixed import strong_candidates, unfixed_errors
+from promptopt.llm.metered import MeteredCompleter
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import DemoSource
+from promptopt.run.history import History
+from promptopt.run.store import RunStore
+from promptopt.search.space import SearchSpace
+from promptopt.settings import Paths
+from promptopt.task.spec import Task
 
 SETTINGS = OptimizeSettings(task="fake", model="fake/model", dev_limit=36, test_limit=24, first_rung=12,
                             concurrency=1, space=SearchSpace(retrievers=("word", "char"), k_choices=(2, 4),
@@ -220,7 +220,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("report")
     task_file = _write_task(root)
     paths = Paths(data_dir=root / "data", task_dirs=(), models_dir=root / "models", cache_file=None)
-    task = session.load(str(task_file), paths)
+    task = compose.load(str(task_file), paths)
     plateau = _optimize(task, replace(SETTINGS, max_trials=60), root / "runs" / "plateau", FakeModel(flat=True))
     short = _optimize(task, replace(SETTINGS, max_trials=8), root / "runs" / "short", FakeModel())
     return World(root, root / "data", task, plateau, short)
@@ -235,9 +235,9 @@ def fake_evaluator(monkeypatch: pytest.MonkeyPatch, world: World) -> Iterator[Fa
                   env: Any) -> Any:
         evaluator = Evaluator(completer=fake, labels=task.labels, demo_source=DemoSource(task.split("train")),
                               settings=EvalSettings(model=model, temperature=temperature, seed=seed))
-        return session.EvalRun(evaluator=evaluator, ledger=None, completer=fake)  # type: ignore[arg-type]
+        return compose.EvalRun(evaluator=evaluator, ledger=None, completer=fake)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(session, "open_eval", open_eval)
+    monkeypatch.setattr(compose, "open_eval", open_eval)
     yield fake
 
 
@@ -341,8 +341,8 @@ def test_no_ablations_means_no_model_call_and_no_task_data(world: World, tmp_pat
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no model may be opened with --no-ablations")
 
-    monkeypatch.setattr(session, "open_eval", refuse)
-    monkeypatch.setattr(session, "load", refuse)
+    monkeypatch.setattr(compose, "open_eval", refuse)
+    monkeypatch.setattr(compose, "load", refuse)
     run = _copy(world.short_run, tmp_path / "elsewhere")
     result = _cli("report", str(run), "--no-ablations", "--data-dir", str(tmp_path / "no-data"))
     assert result.exit_code == 0, result.flat

@@ -14,12 +14,12 @@ import pytest
 from exportfakes import HashEmbedder, ScriptedModel, export_run, load_fake, make_run, write_task
 
 import promptopt
-from promptopt.artifact import ArtifactError, sealed
-from promptopt.candidate import Candidate
 from promptopt.errors import ProviderError, StoreError
 from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
-from promptopt.prompt import render
-from promptopt.runtime import PredictionError, load
+from promptopt.production.artifact import ArtifactError, sealed
+from promptopt.production.runtime import PredictionError, load
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.render import render
 
 REPO = Path(__file__).resolve().parents[1]
 INSTRUCTION = "Classify the note by its topic. Reply with the code only."
@@ -144,7 +144,7 @@ def test_parameters_this_promptopt_would_not_send_are_refused(tmp_path: Path) ->
 
 
 def test_importing_promptopt_does_not_import_the_runtime() -> None:
-    script = "import sys, promptopt; print('promptopt.runtime' in sys.modules, callable(promptopt.load))"
+    script = "import sys, promptopt; print('promptopt.production.runtime' in sys.modules, callable(promptopt.load))"
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True"]
@@ -160,7 +160,7 @@ def test_the_runtime_path_loads_no_optimizer_code(tmp_path: Path) -> None:
         "    def complete(self, request): return CompletionResponse('L3', 1, 1, 0.0, 0.0)\n"
         f"rt = promptopt.load({str(path)!r}, completer=Fake())\n"
         "print(rt.predict('note 5 about gamma river'))\n"
-        "bad = ('promptopt.optimize', 'promptopt.search', 'promptopt.mutate', 'promptopt.session', 'optuna', 'dspy')\n"
+        "bad = ('promptopt.search.loop', 'promptopt.search', 'promptopt.search.mutate', 'promptopt.compose', 'optuna', 'dspy')\n"
         "print([m for m in bad if m in sys.modules])\n"
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)

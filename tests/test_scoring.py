@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from promptopt.scoring import (
+from promptopt.evaluate.scoring import (
     INVALID,
     Outcome,
     accuracy,

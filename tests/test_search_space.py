@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from promptopt.search.space import Materials, SearchSpace, build, demo_ids_for, point_of
 from promptopt.search.tpe import TPESearch
-from promptopt.task import Example
+from promptopt.task.spec import Example
 
 LABELS = ("a", "b", "c")
 TRAIN = tuple(Example(f"train-{i}", f"text {i}", LABELS[i % 3]) for i in range(30))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from promptopt import store as store_module
 from promptopt.errors import StoreError
-from promptopt.store import FORMAT_VERSION, RunStore, new_run_dir
+from promptopt.run import store as store_module
+from promptopt.run.store import FORMAT_VERSION, RunStore, new_run_dir
 
 
 def _store(tmp_path: Path) -> RunStore:

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from promptopt.config import DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_TASKS_DIR, resolve_data_dir
 from promptopt.errors import DataError, TaskError
-from promptopt.task import Example, Task, parse_task_file, parse_task_mapping, sample
-from promptopt.task_io import find_task_file, load_task, load_task_data
+from promptopt.settings import DATA_DIR_ENV, DEFAULT_DATA_DIR, PROJECT_TASKS_DIR, resolve_data_dir
+from promptopt.task.load import find_task_file, load_task, load_task_data
+from promptopt.task.spec import Example, Task, parse_task_file, parse_task_mapping, sample
 
 Row = dict[str, Any]
 
@@ -725,7 +725,7 @@ def test_a_folder_named_like_the_task_does_not_hide_it(tmp_path: Path, monkeypat
 
 
 def test_byte_order_marks_are_tolerated(tmp_path: Path) -> None:
-    from promptopt.task import parse_task_file
+    from promptopt.task.spec import parse_task_file
 
     path = tmp_path / "bom.toml"
     path.write_text('\ufeffname = "bom"\n[fields]\n[data]\ntrain = "a"\ndev = "b"\ntest = "c"\n', encoding="utf-8")

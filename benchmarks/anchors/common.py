@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptopt.config import Paths, resolve_paths
+from promptopt.evaluate.scoring import Outcome, score
 from promptopt.llm import local
-from promptopt.scoring import Outcome, score
+from promptopt.settings import Paths, resolve_paths
 
 
 def bench_paths(data_dir: Path | None) -> Paths:

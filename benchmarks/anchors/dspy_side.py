@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 from anchors.common import Result, Usage, scored
 from anchors.promptopt_side import Bench
-from promptopt import session
-from promptopt.task import Example, Task
+from promptopt import compose
+from promptopt.task.spec import Example, Task
 
 log = logging.getLogger(__name__)
 HISTORY_CAP = 10_000  # dspy.clients.base_lm.MAX_HISTORY_SIZE: a phase must stay below it
@@ -31,7 +31,7 @@ def configure(model: str) -> Any:
     import dspy
 
     if model.startswith("local/"):
-        from promptopt.runtime import register_local_models
+        from promptopt.production.runtime import register_local_models
 
         register_local_models()
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
@@ -69,7 +69,7 @@ def signature(task: Task) -> Any:
 
     labels = tuple(task.labels)
     fields = {"text": (str, dspy.InputField()), "label": (Literal[labels], dspy.OutputField())}
-    return dspy.Signature(fields, session.seed_instruction(task))
+    return dspy.Signature(fields, compose.seed_instruction(task))
 
 
 def examples(items: Sequence[Example]) -> list[Any]:

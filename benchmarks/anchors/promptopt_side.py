@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from anchors.common import Result, Usage, scored
-from promptopt import session
-from promptopt.budget import Budget
-from promptopt.candidate import Candidate
-from promptopt.config import Paths
-from promptopt.finetune.probe import run_probe
+from promptopt import compose
+from promptopt.handoff.finetune.probe import run_probe
+from promptopt.llm.budget import Budget
+from promptopt.prompt.candidate import Candidate
+from promptopt.run.store import RunStore
 from promptopt.search.space import SearchSpace
-from promptopt.store import RunStore
-from promptopt.task import Example, Task
+from promptopt.settings import Paths
+from promptopt.task.spec import Example, Task
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Bench:
 
 
 def _unoptimized(bench: Bench, name: str, candidate: Candidate) -> Result:
-    run = session.open_eval(bench.task, bench.paths, model=bench.model, seed=bench.seed, temperature=0.0,
+    run = compose.open_eval(bench.task, bench.paths, model=bench.model, seed=bench.seed, temperature=0.0,
                             concurrency=1, env=os.environ)
     started = time.perf_counter()
     result = run.evaluator.evaluate(candidate, list(bench.test))
@@ -54,12 +54,12 @@ def _unoptimized(bench: Bench, name: str, candidate: Candidate) -> Result:
 
 def zero_shot(bench: Bench) -> Result:
     """promptopt's renderer, the task's default instruction, the label names, no demos."""
-    return _unoptimized(bench, "zero-shot", Candidate(instruction=session.seed_instruction(bench.task)))
+    return _unoptimized(bench, "zero-shot", Candidate(instruction=compose.seed_instruction(bench.task)))
 
 
 def retrieval_baseline(bench: Bench) -> Result:
     """10 demos retrieved per input by word TF-IDF, as chat turns, the default instruction."""
-    candidate = Candidate(instruction=session.seed_instruction(bench.task), demo_strategy="retrieved", k=10)
+    candidate = Candidate(instruction=compose.seed_instruction(bench.task), demo_strategy="retrieved", k=10)
     return _unoptimized(bench, "retrieval-10", candidate)
 
 
@@ -78,17 +78,17 @@ def optimize(bench: Bench, *, time_limit: float | None) -> Result:
     """``promptopt optimize`` with its default search space and stoppers on the shared dev
     slice (``time_limit`` is its only budget); it scores its best prompt on the shared test
     slice itself."""
-    settings = session.OptimizeSettings(
+    settings = compose.OptimizeSettings(
         task=bench.task.name, model=bench.model, seed=bench.seed, dev_limit=bench.dev_limit,
         test_limit=bench.test_limit, budget=Budget(seconds=time_limit),
-        space=session.available_retrievers(SearchSpace()))
-    dev, test = session.optimize_slices(bench.task, settings)
+        space=compose.available_retrievers(SearchSpace()))
+    dev, test = compose.optimize_slices(bench.task, settings)
     if [e.id for e in test] != [e.id for e in bench.test] or {e.id for e in dev} != {e.id for e in bench.dev}:
         raise RuntimeError("promptopt's slices differ from the benchmark's: the comparison would be unfair")
     path = bench.work / "promptopt-run"
     store = _open_store(path, bench.task, settings, dev, test)
     started = time.perf_counter()
-    run = session.open_optimize(bench.task, settings, bench.paths, store, env=os.environ, observers=[_progress])
+    run = compose.open_optimize(bench.task, settings, bench.paths, store, env=os.environ, observers=[_progress])
     summary = run.optimizer.run()
     return _optimize_result(store, summary, time.perf_counter() - started, time_limit)
 
@@ -105,7 +105,7 @@ def _open_store(path: Path, task: Task, settings: Any, dev: Sequence[Example], t
     """A new run folder, or the unfinished one an interrupted benchmark left (it resumes)."""
     if (path / "run.json").is_file():
         return RunStore.open(path)
-    return RunStore.create(path, {"run_id": path.name, **session.new_run_info(task, settings, tuple(dev), tuple(test))})
+    return RunStore.create(path, {"run_id": path.name, **compose.new_run_info(task, settings, tuple(dev), tuple(test))})
 
 
 def _optimize_result(store: RunStore, summary: dict[str, Any], seconds: float, time_limit: float | None) -> Result:

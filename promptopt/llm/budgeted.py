@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from promptopt.budget import Budget, BudgetExhausted, Reserve
-from promptopt.cost import Ledger
+from promptopt.llm.budget import Budget, BudgetExhausted, Reserve
+from promptopt.llm.ledger import Ledger
 from promptopt.llm.types import Completer, CompletionRequest, CompletionResponse
 
 

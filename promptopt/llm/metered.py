@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from promptopt.cost import Ledger, LedgerRecord
+from promptopt.llm.ledger import Ledger, LedgerRecord
 from promptopt.llm.types import CallError, Completer, CompletionRequest, CompletionResponse
 
 

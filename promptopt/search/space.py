@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from promptopt.candidate import Candidate
-from promptopt.demos import random_demo_ids, stratified_demo_ids
-from promptopt.task import Example
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import random_demo_ids, stratified_demo_ids
+from promptopt.task.spec import Example
 
 Point = dict[str, Any]
 

@@ -1,0 +1,3 @@
+from promptopt.cli.main import entrypoint
+
+entrypoint()

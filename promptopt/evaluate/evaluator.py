@@ -1,0 +1,158 @@
+"""Scoring one candidate prompt on examples, through a :class:`Completer`.
+
+Each example yields a record (prediction, gold, correct, status, tokens, latency, cost). A call
+that fails after its retries is a record with ``status="error"``, excluded from the score; a
+run of failures (the provider is down, not one bad input) raises :class:`ProviderError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from promptopt.errors import ProviderError
+from promptopt.evaluate.scoring import Outcome, Scores, score
+from promptopt.llm.types import CallError, Completer, CompletionRequest
+from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.demos import DemoSource
+from promptopt.prompt.parse import LabelParser
+from promptopt.prompt.render import render
+from promptopt.task.spec import Example
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """How calls are made. ``concurrency`` bounds calls in flight (use 1 for local models: the
+    engine is serial anyway, and order keeps its prefix cache warm)."""
+
+    model: str
+    temperature: float = 0.0
+    max_tokens: int | None = None  # None: enough for the longest label
+    concurrency: int = 1
+    seed: int = 0
+    max_consecutive_errors: int = 8
+
+
+@dataclass(frozen=True)
+class ExampleRecord:
+    example_id: str
+    gold: str
+    prediction: str | None
+    raw: str
+    correct: bool
+    status: str  # "ok" | "invalid" | "error"
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    usd: float | None
+    cached: bool
+    error: str | None = None
+    # the whole example: demos (retrieval), rendering, the call, parsing; a measurement, so two
+    # records of the same answer compare equal whatever the machine's speed was
+    wall_s: float = field(default=0.0, compare=False)
+    # a cached answer: what its original call took (estimates of live cost use it)
+    live_latency_s: float | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    candidate_id: str
+    records: tuple[ExampleRecord, ...]
+    scores: Scores
+    seconds: float
+
+    @property
+    def invalid(self) -> int:
+        return sum(r.status == "invalid" for r in self.records)
+
+    @property
+    def errors(self) -> int:
+        return sum(r.status == "error" for r in self.records)
+
+
+def max_tokens_for(labels: Sequence[str]) -> int:
+    """A completion budget that fits any label (about 2 characters per token, plus slack)."""
+    return min(64, max(len(label) for label in labels) // 2 + 8)
+
+
+@dataclass
+class Evaluator:
+    """Renders, calls, parses and scores. Holds no state between :meth:`evaluate` calls."""
+
+    completer: Completer
+    labels: tuple[str, ...]
+    demo_source: DemoSource
+    settings: EvalSettings
+    clock: Callable[[], float] = time.perf_counter  # measures each example's wall time
+
+    def request(self, candidate: Candidate, text: str) -> CompletionRequest:
+        messages = render(candidate, self.labels, self.demo_source.demos(candidate, text), text)
+        s = self.settings
+        return CompletionRequest.of(s.model, messages, temperature=s.temperature, seed=s.seed,
+                                    max_tokens=s.max_tokens or max_tokens_for(self.labels),
+                                    stop=("\n",), role="task")
+
+    def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
+                 on_record: Callable[[ExampleRecord], None] | None = None) -> EvalResult:
+        start = time.perf_counter()
+        parser = LabelParser(self.labels, candidate.output_format)
+        records: list[ExampleRecord] = []
+        consecutive = 0
+        for record in self._records(candidate, examples, parser):
+            records.append(record)
+            consecutive = consecutive + 1 if record.status == "error" else 0
+            if on_record is not None:
+                on_record(record)
+            if consecutive >= self.settings.max_consecutive_errors:
+                raise ProviderError(
+                    f"{consecutive} calls in a row failed for model {self.settings.model!r};"
+                    f" last error: {record.error}",
+                    hint="check the provider (rate limits, outage, context size) and retry",
+                )
+        outcomes = [Outcome(r.gold, r.prediction) for r in records if r.status != "error"]
+        return EvalResult(candidate_id=candidate.id, records=tuple(records),
+                          scores=score(outcomes, seed=self.settings.seed),
+                          seconds=time.perf_counter() - start)
+
+    def _records(self, candidate: Candidate, examples: Sequence[Example],
+                 parser: LabelParser) -> Iterator[ExampleRecord]:
+        if self.settings.concurrency <= 1:
+            for example in examples:
+                yield self._one(candidate, example, parser)
+            return
+        with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
+            futures: list[Future[ExampleRecord]] = [
+                pool.submit(self._one, candidate, e, parser) for e in examples]
+            try:
+                for future in futures:
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    def _one(self, candidate: Candidate, example: Example, parser: LabelParser) -> ExampleRecord:
+        start = self.clock()
+        request = self.request(candidate, example.text)
+        try:
+            response = self.completer.complete(request)
+        except CallError as exc:
+            return ExampleRecord(example.id, example.label, None, "", False, "error", 0, 0, 0.0,
+                                 None, False, error=exc.what, wall_s=self.clock() - start)
+        prediction = parser.parse(response.text)
+        status = "ok" if prediction is not None else "invalid"
+        return ExampleRecord(
+            example_id=example.id, gold=example.label, prediction=prediction, raw=response.text,
+            correct=prediction == example.label, status=status,
+            prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
+            latency_s=response.latency_s, usd=response.usd, cached=response.cached,
+            live_latency_s=response.live_latency_s,
+            wall_s=self.clock() - start)

@@ -1,0 +1,129 @@
+"""The four conditions for fine-tuning, each checked with its evidence, and the verdict.
+
+Decision rule (kept simple on purpose):
+- **go** when all four conditions are met;
+- **no** when (b) the output is not a fixed label set, or (d) cost and latency are known and
+  do not rule out the prompted model: fine-tuning would not pay;
+- **not yet** otherwise: a condition is not shown or unknown, and the check says what would
+  settle it (a longer search, more labels, prices or a latency limit).
+
+(a) is met when the run's plateau test declared the ceiling. (b) is met when the task has a
+closed set of at least two labels and every label has training examples. (c) is met when at
+least ``min_examples`` usable examples remain after cleaning and no class has fewer than
+``min_per_class``. (d) is met when the fine-tuned model is cheaper per classification (and,
+with a training price, pays back within 12 months at the monthly volume), or when the winning
+prompt's mean call latency exceeds the user's limit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from promptopt.handoff.finetune.datacard import DataCard
+from promptopt.handoff.finetune.economics import Economics
+from promptopt.handoff.finetune.rundata import Latency
+
+Status = Literal["met", "not met", "not shown", "unknown"]
+Verdict = Literal["go", "not yet", "no"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition: ``finding`` states the evidence in one sentence, ``action`` what would
+    change the status (empty when met)."""
+
+    key: str
+    title: str
+    status: Status
+    finding: str
+    action: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    why: tuple[str, ...]
+
+
+def check_ceiling(summary: Mapping[str, Any]) -> Check:
+    title = "the prompt ceiling was reached"
+    plateau = summary.get("plateau") or {}
+    if plateau.get("plateau"):
+        return Check("a", title, "met", f"the plateau test declared the ceiling ({plateau.get('reason')}); "
+                     f"dev ceiling {_pct(plateau.get('ceiling'))} [{_pct(plateau.get('ceiling_low'))}, "
+                     f"{_pct(plateau.get('ceiling_high'))}]")
+    reason = plateau.get("reason") or "no plateau evidence was recorded"
+    return Check("a", title, "not shown",
+                 f"the run stopped by {summary.get('stop_reason')!r} before the plateau test "
+                 f"passed (last check: {reason})",
+                 "search longer (a larger budget) until the plateau test declares the ceiling")
+
+
+def check_format(labels: Sequence[str], card: DataCard, best_rows: Sequence[Mapping[str, Any]]) -> Check:
+    title = "the output format is fixed"
+    invalid = sum(r.get("status") == "invalid" for r in best_rows)
+    unseen = [c.label for c in card.classes if c.usable == 0]
+    if len(labels) < 2 or unseen:
+        return Check("b", title, "not met", f"{len(labels)} labels; {len(unseen)} have no usable training "
+                     f"example ({', '.join(unseen[:5])})", "give every label training examples")
+    return Check("b", title, "met", f"a closed set of {len(labels)} labels, each with training examples; the "
+                 f"best prompt gave {invalid} answers outside it on {len(best_rows)} test examples")
+
+
+def check_examples(card: DataCard, *, min_examples: int, min_per_class: int) -> Check:
+    title = f"there are {min_examples}+ good labeled examples"
+    usable, small = len(card.cleaning.usable), card.under(min_per_class)
+    c = card.cleaning
+    finding = (f"{usable} usable of {c.total} train examples ({c.duplicates} duplicates, "
+               f"{c.conflicting_examples} with conflicting labels, {c.test_overlap_examples} also in test "
+               f"removed); {len(small)} classes under {min_per_class}")
+    if usable >= min_examples and not small:
+        return Check("c", title, "met", finding)
+    need = [f"{min_examples - usable} more examples"] if usable < min_examples else []
+    need += [f"more examples for {', '.join(x.label for x in small[:5])}"] if small else []
+    return Check("c", title, "not met", finding, "label " + " and ".join(need))
+
+
+def latency_status(best_mean_s: float, limit_ms: float | None) -> tuple[Status, str]:
+    if limit_ms is None:
+        return "unknown", "no latency limit given (--max-latency-ms)"
+    if not math.isfinite(best_mean_s):
+        return "unknown", "no measured latency"
+    ms = best_mean_s * 1000
+    if ms > limit_ms:
+        return "met", f"the winning prompt takes {ms:.0f} ms per call, over the {limit_ms:.0f} ms limit"
+    return "not met", f"the winning prompt takes {ms:.0f} ms per call, within the {limit_ms:.0f} ms limit"
+
+
+def check_cost(economics: Economics, best_mean_s: float, ledger: Latency, limit_ms: float | None) -> Check:
+    title = "cost or latency rule out the prompted model"
+    cost, cost_why = economics.cost_status()
+    latency, latency_why = latency_status(best_mean_s, limit_ms)
+    mean = "n/a" if not math.isfinite(ledger.mean_s) else f"{ledger.mean_s * 1000:.0f} ms"
+    finding = f"cost: {cost_why}; latency: {latency_why} (all task calls in the ledger: {mean} mean)"
+    if "met" in (cost, latency):
+        return Check("d", title, "met", finding)
+    if cost == "not met" and (latency == "not met" or limit_ms is None):
+        return Check("d", title, "not met", finding)
+    return Check("d", title, "unknown", finding,
+                 "give the prices of unpriced models (--price-per-mtok-in/--price-per-mtok-out, "
+                 "--target-price-per-mtok-in/--target-price-per-mtok-out) or a latency limit (--max-latency-ms)")
+
+
+def decide(checks: Sequence[Check]) -> Decision:
+    """Apply the rule in the module docstring."""
+    by_key = {c.key: c for c in checks}
+    blocking = [by_key[k] for k in ("b", "d") if by_key[k].status == "not met"]
+    if blocking:
+        return Decision("no", tuple(f"({c.key}) {c.title}: not met; {c.finding}" for c in blocking))
+    if all(c.status == "met" for c in checks):
+        return Decision("go", tuple(f"({c.key}) {c.finding}" for c in checks))
+    return Decision("not yet", tuple(f"({c.key}) {c.title}: {c.status}; to settle it: {c.action}"
+                                     for c in checks if c.status != "met"))
+
+
+def _pct(value: object) -> str:
+    return "n/a" if not isinstance(value, int | float) else f"{value:.1%}"

@@ -1,0 +1,10 @@
+"""Mutation operators: each proposes new candidates from a parent, deterministically for a
+given ``rng``. Operators are registered by name in :data:`REGISTRY`."""
+
+from promptopt.search.mutate import propose as _propose  # noqa: F401  (registers the LLM proposers)
+from promptopt.search.mutate import structural as _structural  # noqa: F401  (registers the operators)
+from promptopt.search.mutate.base import REGISTRY, Failure, MutationContext, Mutator, Writer, register
+from promptopt.search.mutate.propose import LLM_OPERATORS, CompleterWriter
+
+__all__ = ["LLM_OPERATORS", "REGISTRY", "CompleterWriter", "Failure", "MutationContext", "Mutator",
+           "Writer", "register"]
