@@ -24,7 +24,9 @@ SETTINGS = (("zero-shot", 0, "none"), ("stratified", None, "stratified"), ("retr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=60)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--tasks", default="banking77,cfpb_complaints,it_service_tickets")
@@ -32,8 +34,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
-                          env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    paths = resolve_paths(
+        data_dir=args.data_dir,
+        models_dir=None,
+        cache_dir=None,
+        use_cache=False,
+        env=os.environ,
+        cwd=Path.cwd(),
+        default_models=local.default_models_dir(),
+    )
     rows = []
     print("| task | model | setting | accuracy [95% CI] | macro-F1 | invalid | prompt tok/call | s/example |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
@@ -44,20 +53,37 @@ def main() -> None:
             for label, k, strategy in SETTINGS:
                 row = _run(task, examples, model, label, args.k if k is None else k, strategy, paths)
                 rows.append(row)
-                print(f"| {task_name} | {model} | {label} | {row['accuracy']:.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
-                      f" | {row['macro_f1']:.3f} | {row['invalid']} | {row['prompt_tokens_per_call']:.0f}"
-                      f" | {row['seconds_per_example']:.2f} |", flush=True)
+                print(
+                    f"| {task_name} | {model} | {label} | {row['accuracy']:.1%} [{row['ci_low']:.1%}, {row['ci_high']:.1%}]"
+                    f" | {row['macro_f1']:.3f} | {row['invalid']} | {row['prompt_tokens_per_call']:.0f}"
+                    f" | {row['seconds_per_example']:.2f} |",
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def _run(task, examples, model, label, k, strategy, paths) -> dict:  # type: ignore[no-untyped-def]
-    candidate = compose.baseline_candidate(task, k=k, strategy=strategy, instruction=None, rng=random.Random(0))
+    candidate = compose.baseline_candidate(
+        task, k=k, strategy=strategy, instruction=None, rng=random.Random(0)
+    )
     run = compose.open_eval(task, paths, model=model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
     result = run.evaluator.evaluate(candidate, examples)
     summary = compose.eval_summary(task, "dev", model, candidate, result, run.ledger)
-    keep = ("task", "model", "accuracy", "ci_low", "ci_high", "macro_f1", "n", "invalid", "errors",
-            "prompt_tokens_per_call", "seconds_per_example", "demos")
+    keep = (
+        "task",
+        "model",
+        "accuracy",
+        "ci_low",
+        "ci_high",
+        "macro_f1",
+        "n",
+        "invalid",
+        "errors",
+        "prompt_tokens_per_call",
+        "seconds_per_example",
+        "demos",
+    )
     return {"setting": label, **{key: summary[key] for key in keep}}
 
 

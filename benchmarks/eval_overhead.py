@@ -32,7 +32,9 @@ from promptopt.llm import local
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--task", default="banking77")
     parser.add_argument("--model", default="local/qwen2.5-0.5b-instruct")
     parser.add_argument("--n", type=int, default=40)
@@ -45,23 +47,38 @@ def main() -> None:
     paths = bench_paths(args.data_dir)
     task = compose.load(args.task, paths)
     examples = compose.slice_of(task, "dev", args.n, seed=0)
-    candidate = compose.baseline_candidate(task, k=args.demos, strategy="stratified", instruction=None,
-                                           rng=random.Random(0))
-    run = compose.open_eval(task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
+    candidate = compose.baseline_candidate(
+        task, k=args.demos, strategy="stratified", instruction=None, rng=random.Random(0)
+    )
+    run = compose.open_eval(
+        task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ
+    )
     requests = [run.evaluator.request(candidate, e.text) for e in examples]
     path = local.resolve(args.model, paths.models_dir).path
     from llama_cpp import Llama  # stock engine, default batching: what a user would call
 
     threads = os.cpu_count() or 1
-    raw_llm = Llama(model_path=str(path), n_ctx=local.N_CTX, n_threads=threads,
-                    n_threads_batch=threads, verbose=False, seed=0)
+    raw_llm = Llama(
+        model_path=str(path),
+        n_ctx=local.N_CTX,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+        seed=0,
+    )
 
     def raw_pass() -> tuple[float, list[str]]:
         texts, start = [], time.perf_counter()
         for request in requests:
-            out = raw_llm.create_chat_completion(messages=cast(Any, request.message_dicts()), temperature=0.0,
-                                                 max_tokens=request.max_tokens, stop=list(request.stop),
-                                                 seed=request.seed, top_k=1, stream=False)
+            out = raw_llm.create_chat_completion(
+                messages=cast(Any, request.message_dicts()),
+                temperature=0.0,
+                max_tokens=request.max_tokens,
+                stop=list(request.stop),
+                seed=request.seed,
+                top_k=1,
+                stream=False,
+            )
             texts.append(cast(dict[str, Any], out)["choices"][0]["message"]["content"] or "")
         return time.perf_counter() - start, texts
 
@@ -81,11 +98,19 @@ def main() -> None:
     eval_s = statistics.median(eval_times) / len(examples)
     same = sum(a == b for a, b in zip(raw_texts, eval_texts, strict=False))
     tokens = run.ledger.totals.prompt_tokens / max(run.ledger.totals.calls, 1)
-    result = {"task": args.task, "model": args.model, "n": len(examples), "demos": args.demos,
-              "rounds": args.rounds, "prompt_tokens_per_call": round(tokens, 1),
-              "raw_s_per_example": round(raw_s, 4), "evaluator_s_per_example": round(eval_s, 4),
-              "ratio": round(eval_s / raw_s, 4), "overhead_pct": round((eval_s / raw_s - 1) * 100, 2),
-              "identical_completions": f"{same}/{len(examples)}"}
+    result = {
+        "task": args.task,
+        "model": args.model,
+        "n": len(examples),
+        "demos": args.demos,
+        "rounds": args.rounds,
+        "prompt_tokens_per_call": round(tokens, 1),
+        "raw_s_per_example": round(raw_s, 4),
+        "evaluator_s_per_example": round(eval_s, 4),
+        "ratio": round(eval_s / raw_s, 4),
+        "overhead_pct": round((eval_s / raw_s - 1) * 100, 2),
+        "identical_completions": f"{same}/{len(examples)}",
+    }
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

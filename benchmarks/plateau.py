@@ -41,7 +41,9 @@ def curves(budget: int) -> dict[str, Curve]:
     }
 
 
-def synthetic(curve: Curve, budget: int, n: int, seed: int, flip: float) -> tuple[list[Observation], list[float]]:
+def synthetic(
+    curve: Curve, budget: int, n: int, seed: int, flip: float
+) -> tuple[list[Observation], list[float]]:
     rng = np.random.default_rng(seed)
     difficulty = rng.permutation((np.arange(n) + 0.5) / n)
     ids = [f"ex{i}" for i in range(n)]
@@ -73,17 +75,30 @@ def run_synthetic(args: argparse.Namespace, config: PlateauConfig) -> list[dict[
             fired += k is not None
             saved.append(1.0 - observations[stop - 1].spend / observations[-1].spend)
             lost.append((max(latent) - max(latent[:stop])) * 100)
-        rows.append({"curve": name, "seeds": args.seeds, "fired": fired, "budget_saved_mean": float(np.mean(saved)),
-                     "points_lost_mean": float(np.mean(lost)), "points_lost_max": float(np.max(lost))})
+        rows.append(
+            {
+                "curve": name,
+                "seeds": args.seeds,
+                "fired": fired,
+                "budget_saved_mean": float(np.mean(saved)),
+                "points_lost_mean": float(np.mean(lost)),
+                "points_lost_max": float(np.max(lost)),
+            }
+        )
     return rows
 
 
 def recorded(path: Path) -> list[Observation]:
     history = History.load(RunStore.open(path))
     dev_ids = RunStore.open(path).read_json("run.json")["dev_ids"]
-    return [Observation(float(e["spend_tokens"]), e["candidate"],
-                        history.correct(e["candidate"], "dev", dev_ids[: e["n"]]))
-            for e in history.of_kind("evaluated")]
+    return [
+        Observation(
+            float(e["spend_tokens"]),
+            e["candidate"],
+            history.correct(e["candidate"], "dev", dev_ids[: e["n"]]),
+        )
+        for e in history.of_kind("evaluated")
+    ]
 
 
 def run_recorded(paths: Sequence[Path], config: PlateauConfig) -> list[dict[str, Any]]:
@@ -100,14 +115,22 @@ def run_recorded(paths: Sequence[Path], config: PlateauConfig) -> list[dict[str,
             accs = [sum(o.correct.values()) / len(o.correct) for o in obs if len(o.correct) == size]
             return max(accs, default=float("nan"))
 
-        rows.append({"run": path.name, "evaluations": len(observations), "fired_at": k,
-                     "budget_saved": 1.0 - observations[stop - 1].spend / max(observations[-1].spend, 1e-9),
-                     "points_lost_dev": (best(observations) - best(observations[:stop])) * 100})
+        rows.append(
+            {
+                "run": path.name,
+                "evaluations": len(observations),
+                "fired_at": k,
+                "budget_saved": 1.0 - observations[stop - 1].spend / max(observations[-1].spend, 1e-9),
+                "points_lost_dev": (best(observations) - best(observations[:stop])) * 100,
+            }
+        )
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--n", type=int, default=200, help="dev examples")
     parser.add_argument("--budget", type=int, default=60, help="candidates in the full budget")
@@ -121,17 +144,30 @@ def main() -> None:
     print("| curve | stopper fired | budget saved (mean) | points lost (mean) | points lost (max) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for r in synthetic_rows:
-        print(f"| {r['curve']} | {r['fired']}/{r['seeds']} | {r['budget_saved_mean']:.0%} | "
-              f"{r['points_lost_mean']:.2f} | {r['points_lost_max']:.2f} |")
+        print(
+            f"| {r['curve']} | {r['fired']}/{r['seeds']} | {r['budget_saved_mean']:.0%} | "
+            f"{r['points_lost_mean']:.2f} | {r['points_lost_max']:.2f} |"
+        )
     recorded_rows = run_recorded(args.runs, config)
     if recorded_rows:
         print("\n| run | evaluations | fired at | budget saved | dev points lost |")
         print("| --- | ---: | ---: | ---: | ---: |")
         for r in recorded_rows:
-            print(f"| {r['run']} | {r['evaluations']} | {r['fired_at']} | {r['budget_saved']:.0%} | {r['points_lost_dev']:.1f} |")
+            print(
+                f"| {r['run']} | {r['evaluations']} | {r['fired_at']} | {r['budget_saved']:.0%} | {r['points_lost_dev']:.1f} |"
+            )
     if args.json:
-        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                         "synthetic": synthetic_rows, "recorded": recorded_rows}, indent=2) + "\n")
+        args.json.write_text(
+            json.dumps(
+                {
+                    "args": {k: str(v) for k, v in vars(args).items()},
+                    "synthetic": synthetic_rows,
+                    "recorded": recorded_rows,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ def record_dspy_calls(task: Any, model: str, n: int, seed: int) -> list[Call]:
                 program(text=example.text)
             except Exception as exc:  # an unparsed answer still made its calls
                 print(f"  (DSPy could not parse an answer: {type(exc).__name__})", file=sys.stderr)
-    return [(list(entry["messages"]), int(entry["kwargs"].get("max_tokens") or UNSET_MAX_TOKENS))
-            for entry in lm.history]
+    return [
+        (list(entry["messages"]), int(entry["kwargs"].get("max_tokens") or UNSET_MAX_TOKENS))
+        for entry in lm.history
+    ]
 
 
 def replay(engine: local.LlamaEngine, path: Path, calls: list[Call]) -> dict[str, Any]:
@@ -63,12 +65,18 @@ def replay(engine: local.LlamaEngine, path: Path, calls: list[Call]) -> dict[str
         reused += result.reused_tokens
         prompt += result.prompt_tokens
     seconds = time.perf_counter() - started
-    return {"seconds_per_call": seconds / len(calls), "reused_share": reused / max(prompt, 1),
-            "prompt_tokens_per_call": prompt / len(calls), "texts": texts}
+    return {
+        "seconds_per_call": seconds / len(calls),
+        "reused_share": reused / max(prompt, 1),
+        "prompt_tokens_per_call": prompt / len(calls),
+        "texts": texts,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--task", default="banking77")
     parser.add_argument("--model", default=local.DEFAULT_LOCAL_MODEL)
     parser.add_argument("--n", type=int, default=4, help="test examples DSPy answers (default 4)")
@@ -83,17 +91,24 @@ def main() -> None:
     task = compose.load(args.task, paths)
     print(f"recording DSPy's calls on {args.n} {args.task} test examples…", file=sys.stderr)
     calls = record_dspy_calls(task, args.model, args.n, args.seed)
-    path = local.prepare(local.PACKAGED[args.model[len(local.PREFIX):]], local.default_models_dir())
-    engines = {"live cache only (slots 0)": local.LlamaEngine(prefix_slots=0),
-               f"kept prefixes (slots {aligned.PREFIX_SLOTS})": local.LlamaEngine()}
+    path = local.prepare(local.PACKAGED[args.model[len(local.PREFIX) :]], local.default_models_dir())
+    engines = {
+        "live cache only (slots 0)": local.LlamaEngine(prefix_slots=0),
+        f"kept prefixes (slots {aligned.PREFIX_SLOTS})": local.LlamaEngine(),
+    }
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in engines}
     try:
         for engine in engines.values():  # load each model once, outside the timing
-            engine.chat(path, [{"role": "user", "content": "hi"}], temperature=0.0, max_tokens=1, stop=[], seed=0)
+            engine.chat(
+                path, [{"role": "user", "content": "hi"}], temperature=0.0, max_tokens=1, stop=[], seed=0
+            )
         for round_ in range(args.rounds):
             for name, engine in engines.items():
                 runs[name].append(replay(engine, path, calls))
-                print(f"round {round_ + 1}: {name}: {runs[name][-1]['seconds_per_call']:.2f} s/call", file=sys.stderr)
+                print(
+                    f"round {round_ + 1}: {name}: {runs[name][-1]['seconds_per_call']:.2f} s/call",
+                    file=sys.stderr,
+                )
     finally:
         for engine in engines.values():
             engine.close()
@@ -106,11 +121,18 @@ def report(args: argparse.Namespace, calls: list[Call], runs: dict[str, list[dic
     kept_s = statistics.median(r["seconds_per_call"] for r in kept)
     identical = all(r["texts"] == base[0]["texts"] for r in [*base, *kept])
     summary = {
-        "task": args.task, "model": args.model, "examples": args.n, "calls": len(calls), "rounds": args.rounds,
+        "task": args.task,
+        "model": args.model,
+        "examples": args.n,
+        "calls": len(calls),
+        "rounds": args.rounds,
         "prompt_tokens_per_call": round(base[0]["prompt_tokens_per_call"]),
         "seconds_per_call": {base_name: round(base_s, 3), kept_name: round(kept_s, 3)},
         "speedup": round(base_s / kept_s, 2),
-        "reused_share": {base_name: round(base[0]["reused_share"], 3), kept_name: round(kept[0]["reused_share"], 3)},
+        "reused_share": {
+            base_name: round(base[0]["reused_share"], 3),
+            kept_name: round(kept[0]["reused_share"], 3),
+        },
         "identical_answers": identical,
     }
     print(json.dumps(summary, indent=2))

@@ -23,30 +23,56 @@ from promptopt.settings import resolve_paths
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("settings", nargs="+", help="RETRIEVER:K:LAYOUT, e.g. minilm:4:compact")
     parser.add_argument("--task", default="banking77")
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--model", default="local/qwen2.5-0.5b-instruct")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
-    paths = resolve_paths(data_dir=args.data_dir, models_dir=None, cache_dir=None, use_cache=False,
-                          env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    paths = resolve_paths(
+        data_dir=args.data_dir,
+        models_dir=None,
+        cache_dir=None,
+        use_cache=False,
+        env=os.environ,
+        cwd=Path.cwd(),
+        default_models=local.default_models_dir(),
+    )
     task = compose.load(args.task, paths)
     dev = compose.slice_of(task, "dev", args.n, seed=0, stratified=True)
-    run = compose.open_eval(task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ)
+    run = compose.open_eval(
+        task, paths, model=args.model, seed=0, temperature=0.0, concurrency=1, env=os.environ
+    )
     for setting in args.settings:
         retriever, k, layout = setting.split(":")
-        candidate = Candidate(instruction=compose.seed_instruction(task), demo_strategy="retrieved", k=int(k),
-                              retriever=retriever, demo_layout=layout)  # type: ignore[arg-type]
+        candidate = Candidate(
+            instruction=compose.seed_instruction(task),
+            demo_strategy="retrieved",
+            k=int(k),
+            retriever=retriever,
+            demo_layout=layout,
+        )  # type: ignore[arg-type]
         before = run.ledger.totals.prompt_tokens
         start = time.perf_counter()
         result = run.evaluator.evaluate(candidate, dev)
         seconds = time.perf_counter() - start
-        print(json.dumps({"task": args.task, "setting": setting, "n": len(dev), "accuracy": round(result.scores.accuracy, 3),
-                          "invalid": result.invalid, "s_per_example": round(seconds / len(dev), 2),
-                          "prompt_tokens_per_call": round((run.ledger.totals.prompt_tokens - before) / len(dev))}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "task": args.task,
+                    "setting": setting,
+                    "n": len(dev),
+                    "accuracy": round(result.scores.accuracy, 3),
+                    "invalid": result.invalid,
+                    "s_per_example": round(seconds / len(dev), 2),
+                    "prompt_tokens_per_call": round((run.ledger.totals.prompt_tokens - before) / len(dev)),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,16 @@ from anchors.promptopt_side import Bench
 from promptopt import compose
 from promptopt.task.spec import sample
 
-CONTENDERS = ("zero-shot", "retrieval-10", "probe", "promptopt", "dspy-predict", "dspy-bootstrap-rs",
-              "dspy-gepa", "dspy-miprov2-light")
+CONTENDERS = (
+    "zero-shot",
+    "retrieval-10",
+    "probe",
+    "promptopt",
+    "dspy-predict",
+    "dspy-bootstrap-rs",
+    "dspy-gepa",
+    "dspy-miprov2-light",
+)
 
 
 def runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], Result]]:
@@ -48,9 +56,12 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], Result]]:
         "probe": promptopt_side.probe,
         "promptopt": lambda b: promptopt_side.optimize(b, time_limit=args.promptopt_time_limit),
         "dspy-predict": dspy_side.predict,
-        "dspy-bootstrap-rs": lambda b: dspy_side.bootstrap_random_search(b, candidates=args.bootstrap_candidates),
-        "dspy-gepa": lambda b: dspy_side.gepa(b, metric_calls=args.gepa_metric_calls,
-                                               reflection_max_tokens=args.gepa_reflection_max_tokens),
+        "dspy-bootstrap-rs": lambda b: dspy_side.bootstrap_random_search(
+            b, candidates=args.bootstrap_candidates
+        ),
+        "dspy-gepa": lambda b: dspy_side.gepa(
+            b, metric_calls=args.gepa_metric_calls, reflection_max_tokens=args.gepa_reflection_max_tokens
+        ),
         "dspy-miprov2-light": dspy_side.mipro_light,
     }
 
@@ -61,9 +72,14 @@ def main() -> None:
     chosen, redo = _names(args.contenders), _names(args.redo)
     bench = _bench(args)
     meta = _meta(args, bench)
-    out = args.out or Path("benchmarks/results") / f"{bench.task.name}-{_slug(args.model)}-{meta['date']}.json"
-    print(f"{bench.task.name} / {args.model}: dev {len(bench.dev)}, test {len(bench.test)}, DSPy train "
-          f"{len(bench.train)}; work folder {bench.work}", flush=True)
+    out = (
+        args.out or Path("benchmarks/results") / f"{bench.task.name}-{_slug(args.model)}-{meta['date']}.json"
+    )
+    print(
+        f"{bench.task.name} / {args.model}: dev {len(bench.dev)}, test {len(bench.test)}, DSPy train "
+        f"{len(bench.train)}; work folder {bench.work}",
+        flush=True,
+    )
     run = runners(args)
     names = in_table(chosen, bench.work)
     # kept results first, so that the table written after each new run already holds every row
@@ -114,15 +130,26 @@ def _run(name: str, runner: Callable[[Bench], Result], bench: Bench) -> Result:
 def _bench(args: argparse.Namespace) -> Bench:
     paths = bench_paths(args.data_dir)
     task = compose.load(args.task, paths)
-    settings = compose.OptimizeSettings(task=task.name, model=args.model, seed=args.seed, dev_limit=args.dev_limit,
-                                        test_limit=args.test_limit)
+    settings = compose.OptimizeSettings(
+        task=task.name, model=args.model, seed=args.seed, dev_limit=args.dev_limit, test_limit=args.test_limit
+    )
     dev, test = compose.optimize_slices(task, settings)
     train = sample(task.split("train"), args.train_limit, seed=args.seed, stratified=True)
-    key = (f"{task.name}-{_slug(args.model)}-dev{len(dev)}-test{len(test)}-train{len(train)}-seed{args.seed}")
+    key = f"{task.name}-{_slug(args.model)}-dev{len(dev)}-test{len(test)}-train{len(train)}-seed{args.seed}"
     work = args.work_dir / key
     work.mkdir(parents=True, exist_ok=True)
-    return Bench(task=task, paths=paths, model=args.model, seed=args.seed, dev=dev, test=test, train=tuple(train),
-                 work=work, dev_limit=args.dev_limit, test_limit=args.test_limit)
+    return Bench(
+        task=task,
+        paths=paths,
+        model=args.model,
+        seed=args.seed,
+        dev=dev,
+        test=test,
+        train=tuple(train),
+        work=work,
+        dev_limit=args.dev_limit,
+        test_limit=args.test_limit,
+    )
 
 
 def _meta(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
@@ -135,16 +162,26 @@ def _meta(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"task": bench.task.name, "model": args.model, "date": time.strftime("%Y-%m-%d"),
-            "machine": f"{os.cpu_count()} cores, {platform.machine()}, no GPU",
-            "command": "python benchmarks/vs_anchors.py " + " ".join(sys.argv[1:]),
-            "dev_n": len(bench.dev), "test_n": len(bench.test), "train_n": len(bench.train), "seed": args.seed,
-            "dev_ids_sha256": ids_hash(bench.dev), "test_ids_sha256": ids_hash(bench.test),
-            "settings": {"promptopt_time_limit_s": args.promptopt_time_limit,
-                         "bootstrap_candidates": args.bootstrap_candidates,
-                         "gepa_metric_calls": args.gepa_metric_calls,
-                         "gepa_reflection_max_tokens": args.gepa_reflection_max_tokens},
-            "versions": versions}
+    return {
+        "task": bench.task.name,
+        "model": args.model,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, no GPU",
+        "command": "python benchmarks/vs_anchors.py " + " ".join(sys.argv[1:]),
+        "dev_n": len(bench.dev),
+        "test_n": len(bench.test),
+        "train_n": len(bench.train),
+        "seed": args.seed,
+        "dev_ids_sha256": ids_hash(bench.dev),
+        "test_ids_sha256": ids_hash(bench.test),
+        "settings": {
+            "promptopt_time_limit_s": args.promptopt_time_limit,
+            "bootstrap_candidates": args.bootstrap_candidates,
+            "gepa_metric_calls": args.gepa_metric_calls,
+            "gepa_reflection_max_tokens": args.gepa_reflection_max_tokens,
+        },
+        "versions": versions,
+    }
 
 
 def _write(out: Path, meta: dict[str, Any], results: list[Result]) -> None:
@@ -161,9 +198,12 @@ def _print(r: Result) -> None:
         print(f"{r.contender}: {r.status}: {r.reason}", flush=True)
         return
     assert r.accuracy is not None and r.ci is not None
-    print(f"{r.contender}: test {r.accuracy:.1%} [{r.ci[0]:.1%}, {r.ci[1]:.1%}] on {r.n_test}; calls "
-          f"{r.optimization.calls} + {r.test.calls} (test); {r.optimization.seconds + r.test.seconds:.0f} s; "
-          f"{r.final_prompt_tokens_per_call or 0:.0f} prompt tokens/call", flush=True)
+    print(
+        f"{r.contender}: test {r.accuracy:.1%} [{r.ci[0]:.1%}, {r.ci[1]:.1%}] on {r.n_test}; calls "
+        f"{r.optimization.calls} + {r.test.calls} (test); {r.optimization.seconds + r.test.seconds:.0f} s; "
+        f"{r.final_prompt_tokens_per_call or 0:.0f} prompt tokens/call",
+        flush=True,
+    )
 
 
 def _names(text: str) -> set[str]:
@@ -179,26 +219,51 @@ def _slug(model: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--task", default="banking77", help="a task name in tasks/ or a task file")
-    parser.add_argument("--model", default="local/qwen2.5-0.5b-instruct", help="any LiteLLM model, or local/<name>")
+    parser.add_argument(
+        "--model", default="local/qwen2.5-0.5b-instruct", help="any LiteLLM model, or local/<name>"
+    )
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--dev-limit", type=int, default=20, help="dev examples every optimizer searches on")
-    parser.add_argument("--test-limit", type=int, default=40, help="test examples every contender is scored on")
-    parser.add_argument("--train-limit", type=int, default=200,
-                        help="train examples DSPy's optimizers draw demos from (promptopt and the probe use all)")
+    parser.add_argument(
+        "--test-limit", type=int, default=40, help="test examples every contender is scored on"
+    )
+    parser.add_argument(
+        "--train-limit",
+        type=int,
+        default=200,
+        help="train examples DSPy's optimizers draw demos from (promptopt and the probe use all)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--contenders", default=",".join(CONTENDERS),
-                        help="comma-separated subset to run (the others' kept results still join the table)")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(CONTENDERS),
+        help="comma-separated subset to run (the others' kept results still join the table)",
+    )
     parser.add_argument("--redo", default="", help="contenders to run again even if a result is kept")
-    parser.add_argument("--promptopt-time-limit", type=float, default=900.0,
-                        help="promptopt optimize's time limit in seconds (its only budget; it may stop earlier)")
-    parser.add_argument("--bootstrap-candidates", type=int, default=2,
-                        help="num_candidate_programs of BootstrapFewShotWithRandomSearch")
+    parser.add_argument(
+        "--promptopt-time-limit",
+        type=float,
+        default=900.0,
+        help="promptopt optimize's time limit in seconds (its only budget; it may stop earlier)",
+    )
+    parser.add_argument(
+        "--bootstrap-candidates",
+        type=int,
+        default=2,
+        help="num_candidate_programs of BootstrapFewShotWithRandomSearch",
+    )
     parser.add_argument("--gepa-metric-calls", type=int, default=100, help="GEPA's max_metric_calls")
     parser.add_argument("--gepa-reflection-max-tokens", type=int, default=1024)
-    parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/results/work"),
-                        help="where finished contenders are kept for resuming (not committed)")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("benchmarks/results/work"),
+        help="where finished contenders are kept for resuming (not committed)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results JSON (the .md and .png go beside it)")
     return parser
 

@@ -25,14 +25,17 @@ from promptopt.llm.types import Completer
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource, random_demo_ids, stratified_demo_ids
 from promptopt.prompt.describe import keyword_descriptions
-from promptopt.prompt.render import default_instruction
+from promptopt.prompt.render import default_instruction, seed_instruction
 from promptopt.prompt.retrieve import EmbeddingRetriever, Retriever
+from promptopt.run.events import Evaluated, Segment, Stop
 from promptopt.run.history import History
 from promptopt.run.store import RunStore, atomic_write
-from promptopt.search.loop import OptimizeConfig, Optimizer, TaskData, budget_estimate
+from promptopt.search.config import OptimizeConfig, TaskData
+from promptopt.search.loop import Observer, Optimizer
 from promptopt.search.mutate import CompleterWriter
 from promptopt.search.racing import race_order
-from promptopt.search.space import SearchSpace
+from promptopt.search.reserve import BudgetEstimate, budget_estimate
+from promptopt.search.space import Point, SearchSpace
 from promptopt.search.tpe import TPESearch
 from promptopt.settings import Paths
 from promptopt.task.load import load_task
@@ -43,13 +46,22 @@ def load(name_or_path: str, paths: Paths) -> Task:
     return load_task(name_or_path, search_dirs=paths.task_dirs, data_dir=paths.data_dir)
 
 
-def slice_of(task: Task, split: str, limit: int | None, *, seed: int,
-             stratified: bool = False) -> tuple[Example, ...]:
+def slice_of(
+    task: Task, split: str, limit: int | None, *, seed: int, stratified: bool = False
+) -> tuple[Example, ...]:
     return sample(task.split(split), limit, seed=seed, stratified=stratified)
 
 
-def baseline_candidate(task: Task, *, k: int, strategy: str, instruction: str | None,
-                       rng: random.Random, retriever: str = "word", layout: str = "turns") -> Candidate:
+def baseline_candidate(
+    task: Task,
+    *,
+    k: int,
+    strategy: str,
+    instruction: str | None,
+    rng: random.Random,
+    retriever: str = "word",
+    layout: str = "turns",
+) -> Candidate:
     """The unoptimized prompt: the task's (or a generic) instruction, label names, and ``k``
     demos chosen by ``strategy`` (shown in ``layout``; retrieved with ``retriever``)."""
     text = instruction or task.spec.instruction or default_instruction(task.spec.description)
@@ -58,14 +70,25 @@ def baseline_candidate(task: Task, *, k: int, strategy: str, instruction: str | 
         if k == 0:
             return Candidate(instruction=text)
         if strategy == "retrieved":
-            return Candidate(instruction=text, demo_strategy="retrieved", k=k, retriever=retriever,  # type: ignore[arg-type]
-                             demo_layout=layout)  # type: ignore[arg-type]
+            return Candidate(
+                instruction=text,
+                demo_strategy="retrieved",
+                k=k,
+                retriever=retriever,  # type: ignore[arg-type]
+                demo_layout=layout,
+            )  # type: ignore[arg-type]
         pick = stratified_demo_ids if strategy == "stratified" else random_demo_ids
-        return Candidate(instruction=text, demo_strategy="fixed" if strategy == "random" else "stratified",
-                         demo_ids=pick(train, k, rng), demo_layout=layout)  # type: ignore[arg-type]
+        return Candidate(
+            instruction=text,
+            demo_strategy="fixed" if strategy == "random" else "stratified",
+            demo_ids=pick(train, k, rng),
+            demo_layout=layout,
+        )  # type: ignore[arg-type]
     except ValueError as exc:
-        raise UsageError(f"this prompt cannot be built: {exc}",
-                         hint="--retriever applies to --demo-strategy retrieved; --demo-layout labels too") from exc
+        raise UsageError(
+            f"this prompt cannot be built: {exc}",
+            hint="--retriever applies to --demo-strategy retrieved; --demo-layout labels too",
+        ) from exc
 
 
 @dataclass
@@ -100,39 +123,65 @@ def build_completer(paths: Paths, ledger: Ledger) -> tuple[LiteLLMGateway, Compl
     return gateway, MeteredCompleter(inner, ledger)
 
 
-def open_eval(task: Task, paths: Paths, *, model: str, seed: int, temperature: float,
-              concurrency: int | None, env: Mapping[str, str]) -> EvalRun:
+def open_eval(
+    task: Task,
+    paths: Paths,
+    *,
+    model: str,
+    seed: int,
+    temperature: float,
+    concurrency: int | None,
+    env: Mapping[str, str],
+) -> EvalRun:
     """Check the model (before any work) and build an evaluator for it."""
     ledger = Ledger()
     gateway, completer = build_completer(paths, ledger)
     gateway.check(model, env)
     workers = concurrency or (1 if local.is_local(model) else 8)
     settings = EvalSettings(model=model, temperature=temperature, concurrency=workers, seed=seed)
-    evaluator = Evaluator(completer=completer, labels=task.labels,
-                          demo_source=demo_source(task, paths), settings=settings)
+    evaluator = Evaluator(
+        completer=completer, labels=task.labels, demo_source=demo_source(task, paths), settings=settings
+    )
     return EvalRun(evaluator=evaluator, ledger=ledger, completer=completer)
 
 
-def eval_summary(task: Task, split: str, model: str, candidate: Candidate, result: EvalResult,
-                 ledger: Ledger) -> dict[str, Any]:
+def eval_summary(
+    task: Task, split: str, model: str, candidate: Candidate, result: EvalResult, ledger: Ledger
+) -> dict[str, Any]:
     s, t = result.scores, ledger.totals
     calls = max(t.calls, 1)
     n_examples = max(len(result.records), 1)
     return {
-        "task": task.name, "split": split, "model": model, "candidate_id": candidate.id,
-        "demos": candidate.n_demos, "demo_strategy": candidate.demo_strategy,
-        "metric": task.spec.metric, "accuracy": s.accuracy, "macro_f1": s.macro_f1,
-        "ci_low": s.ci_low, "ci_high": s.ci_high,
-        "macro_f1_ci_low": s.f1_ci_low, "macro_f1_ci_high": s.f1_ci_high,
-        "n": s.n, "examples": len(result.records), "invalid": result.invalid, "errors": result.errors,
-        "calls": t.calls, "cached_calls": t.cached_calls,
-        "prompt_tokens": t.prompt_tokens, "completion_tokens": t.completion_tokens,
-        "prompt_tokens_per_call": t.prompt_tokens / calls, "usd": t.usd,
-        "unpriced_calls": t.unpriced_calls, "seconds": result.seconds,
+        "task": task.name,
+        "split": split,
+        "model": model,
+        "candidate_id": candidate.id,
+        "demos": candidate.n_demos,
+        "demo_strategy": candidate.demo_strategy,
+        "metric": task.spec.metric,
+        "accuracy": s.accuracy,
+        "macro_f1": s.macro_f1,
+        "ci_low": s.ci_low,
+        "ci_high": s.ci_high,
+        "macro_f1_ci_low": s.f1_ci_low,
+        "macro_f1_ci_high": s.f1_ci_high,
+        "n": s.n,
+        "examples": len(result.records),
+        "invalid": result.invalid,
+        "errors": result.errors,
+        "calls": t.calls,
+        "cached_calls": t.cached_calls,
+        "prompt_tokens": t.prompt_tokens,
+        "completion_tokens": t.completion_tokens,
+        "prompt_tokens_per_call": t.prompt_tokens / calls,
+        "usd": t.usd,
+        "unpriced_calls": t.unpriced_calls,
+        "seconds": result.seconds,
         "seconds_per_example": result.seconds / n_examples,
         "per_class_recall": s.per_class_recall,
         "confusions": [list(c) for c in s.confusions],
-        "warnings": list(task.warnings), "candidate": candidate.to_json(),
+        "warnings": list(task.warnings),
+        "candidate": candidate.to_json(),
         "data_hashes": dict(task.data_hashes),
     }
 
@@ -167,10 +216,20 @@ class OptimizeSettings:
     temperature: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "model": self.model, "proposer_model": self.proposer_model,
-                "seed": self.seed, "budget": self.budget.to_json(), "dev_limit": self.dev_limit,
-                "test_limit": self.test_limit, "max_trials": self.max_trials, "first_rung": self.first_rung,
-                "space": self.space.to_json(), "concurrency": self.concurrency, "temperature": self.temperature}
+        return {
+            "task": self.task,
+            "model": self.model,
+            "proposer_model": self.proposer_model,
+            "seed": self.seed,
+            "budget": self.budget.to_json(),
+            "dev_limit": self.dev_limit,
+            "test_limit": self.test_limit,
+            "max_trials": self.max_trials,
+            "first_rung": self.first_rung,
+            "space": self.space.to_json(),
+            "concurrency": self.concurrency,
+            "temperature": self.temperature,
+        }
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> OptimizeSettings:
@@ -193,7 +252,9 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def optimize_slices(task: Task, settings: OptimizeSettings) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+def optimize_slices(
+    task: Task, settings: OptimizeSettings
+) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
     """The dev slice in racing order (stratified sample, then a seeded shuffle) and the test
     slice (stratified, so --test-limit 770 on banking77 is 10 per label)."""
     dev = sample(task.split("dev"), settings.dev_limit, seed=settings.seed, stratified=True)
@@ -201,28 +262,43 @@ def optimize_slices(task: Task, settings: OptimizeSettings) -> tuple[tuple[Examp
     return race_order(dev, settings.seed), test
 
 
-def seed_points(space: SearchSpace) -> list[dict[str, Any]]:
+def seed_points(space: SearchSpace) -> list[Point]:
     """The trials evaluated first: the zero-shot baseline, then the cheapest retrieval prompt
     as an early anchor for racing: the smallest k, with the space's first retriever and layout.
     By default those are the strongest measured: MiniLM embeddings when installed (the gold
     label's neighbour comes first for 92.1% of banking77 test inputs, against 79.6% for
     character and 73.0% for word TF-IDF), else character TF-IDF, and the compact layout (as
     accurate as chat turns, 1.4 s against 2.25 s per example with 4 MiniLM demos)."""
-    points: list[dict[str, Any]] = [{"instruction": 0, "labels": space.label_styles[0], "demos": "none",
-                                     "format": space.output_formats[0]}]
+    zero_shot = Point(
+        instruction=0, labels=space.label_styles[0], demos="none", format=space.output_formats[0]
+    )
+    points = [zero_shot]
     if "retrieved" in space.demo_strategies:
-        k = min(space.k_choices)
-        points.append({**points[0], "demos": "retrieved", "k": k, "retriever": space.retrievers[0],
-                       "layout": space.layouts[0]})
+        points.append(
+            replace(
+                zero_shot,
+                demos="retrieved",
+                k=min(space.k_choices),
+                retriever=space.retrievers[0],
+                layout=space.layouts[0],
+            )
+        )
     return [p for p in points if space.contains(p)]
 
 
-def new_run_info(task: Task, settings: OptimizeSettings, dev: tuple[Example, ...],
-                 test: tuple[Example, ...]) -> dict[str, Any]:
-    return {"run_kind": "optimize", "task": task.name,
-            "task_file": str(task.spec.source) if task.spec.source else None,
-            "settings": settings.to_json(), "versions": versions(), "data_hashes": dict(task.data_hashes),
-            "dev_ids": [e.id for e in dev], "test_ids": [e.id for e in test]}
+def new_run_info(
+    task: Task, settings: OptimizeSettings, dev: tuple[Example, ...], test: tuple[Example, ...]
+) -> dict[str, Any]:
+    return {
+        "run_kind": "optimize",
+        "task": task.name,
+        "task_file": str(task.spec.source) if task.spec.source else None,
+        "settings": settings.to_json(),
+        "versions": versions(),
+        "data_hashes": dict(task.data_hashes),
+        "dev_ids": [e.id for e in dev],
+        "test_ids": [e.id for e in test],
+    }
 
 
 def restored_ledger(store: RunStore) -> Ledger:
@@ -236,7 +312,8 @@ def restored_ledger(store: RunStore) -> Ledger:
 
 def elapsed_before(history: History) -> float:
     """Wall seconds the run had used when its last process stopped (last recorded figure)."""
-    return max((float(e["elapsed_s"]) for e in history.events if "elapsed_s" in e), default=0.0)
+    timed = (e for e in history.events if isinstance(e, (Segment, Evaluated, Stop)))
+    return max((float(e.elapsed_s) for e in timed), default=0.0)
 
 
 @dataclass
@@ -244,50 +321,96 @@ class OptimizeRun:
     optimizer: Optimizer
     store: RunStore
     settings: OptimizeSettings
-    estimate: dict[str, Any]
+    estimate: BudgetEstimate
 
 
-def open_optimize(task: Task, settings: OptimizeSettings, paths: Paths, store: RunStore, *,
-                  env: Mapping[str, str], observers: Sequence[Callable[[dict[str, Any]], None]] = (),
-                  clock: Callable[[], float] = time.monotonic) -> OptimizeRun:
+def open_optimize(
+    task: Task,
+    settings: OptimizeSettings,
+    paths: Paths,
+    store: RunStore,
+    *,
+    env: Mapping[str, str],
+    observers: Sequence[Observer] = (),
+    clock: Callable[[], float] = time.monotonic,
+) -> OptimizeRun:
     """Build the loop for a new or resumed run folder (``store``), checking both models first."""
     ledger = restored_ledger(store)
     gateway, metered = build_completer(paths, ledger)
     check_models(settings, gateway, env)
-    return assemble_optimize(task, settings, store, metered=metered, ledger=ledger, observers=observers,
-                             clock=clock, demos=demo_source(task, paths))
+    return assemble_optimize(
+        task,
+        settings,
+        store,
+        metered=metered,
+        ledger=ledger,
+        observers=observers,
+        clock=clock,
+        demos=demo_source(task, paths),
+    )
 
 
-def assemble_optimize(task: Task, settings: OptimizeSettings, store: RunStore, *, metered: Completer,
-                      ledger: Ledger, observers: Sequence[Callable[[dict[str, Any]], None]] = (),
-                      clock: Callable[[], float] = time.monotonic, demos: DemoSource | None = None) -> OptimizeRun:
+def assemble_optimize(
+    task: Task,
+    settings: OptimizeSettings,
+    store: RunStore,
+    *,
+    metered: Completer,
+    ledger: Ledger,
+    observers: Sequence[Observer] = (),
+    clock: Callable[[], float] = time.monotonic,
+    demos: DemoSource | None = None,
+) -> OptimizeRun:
     """The loop over an already metered completer (``ledger`` must record its calls). Tests
     pass a fake completer here; :func:`open_optimize` passes the real gateway stack."""
     dev, test = optimize_slices(task, settings)
     history = History.load(store)
-    gate = BudgetedCompleter(metered, ledger, settings.budget, clock=clock,
-                             started=clock() - elapsed_before(history))
+    gate = BudgetedCompleter(
+        metered, ledger, settings.budget, clock=clock, started=clock() - elapsed_before(history)
+    )
     workers = settings.concurrency or (1 if local.is_local(settings.model) else 8)
-    evaluator = Evaluator(completer=gate, labels=task.labels, demo_source=demos or DemoSource(task.split("train")),
-                          settings=EvalSettings(model=settings.model, temperature=settings.temperature,
-                                                concurrency=workers, seed=settings.seed), clock=clock)
+    evaluator = Evaluator(
+        completer=gate,
+        labels=task.labels,
+        demo_source=demos or DemoSource(task.split("train")),
+        settings=EvalSettings(
+            model=settings.model, temperature=settings.temperature, concurrency=workers, seed=settings.seed
+        ),
+        clock=clock,
+    )
     search = TPESearch(settings.space, store.path / "study.sqlite3", seed=settings.seed)
     if not history.events:
         search.enqueue(seed_points(settings.space))
-    data = TaskData(description=task.spec.description, labels=task.labels, train=task.split("train"),
-                    dev=dev, test=test, seed_instruction=seed_instruction(task),
-                    descriptions=_descriptions(task, settings.space))
-    config = OptimizeConfig(seed=settings.seed, max_trials=settings.max_trials, first_rung=settings.first_rung,
-                            space=settings.space)
+    data = TaskData(
+        description=task.spec.description,
+        labels=task.labels,
+        train=task.split("train"),
+        dev=dev,
+        test=test,
+        seed_instruction=seed_instruction(task),
+        descriptions=_descriptions(task, settings.space),
+    )
+    config = OptimizeConfig(
+        seed=settings.seed,
+        max_trials=settings.max_trials,
+        first_rung=settings.first_rung,
+        space=settings.space,
+    )
     writer = CompleterWriter(gate, settings.proposer_model or settings.model)
-    optimizer = Optimizer(data=data, config=config, search=search, evaluator=evaluator, gate=gate,
-                          history=history, writer=writer, observers=observers)
-    estimate = budget_estimate(settings.budget, n_dev=len(dev), n_test=len(test), first_rung=settings.first_rung)
+    optimizer = Optimizer(
+        data=data,
+        config=config,
+        search=search,
+        evaluator=evaluator,
+        gate=gate,
+        history=history,
+        writer=writer,
+        observers=observers,
+    )
+    estimate = budget_estimate(
+        settings.budget, n_dev=len(dev), n_test=len(test), first_rung=settings.first_rung
+    )
     return OptimizeRun(optimizer=optimizer, store=store, settings=settings, estimate=estimate)
-
-
-def seed_instruction(task: Task) -> str:
-    return task.spec.instruction or default_instruction(task.spec.description)
 
 
 def _descriptions(task: Task, space: SearchSpace) -> tuple[tuple[str, str], ...]:
@@ -306,5 +429,7 @@ def check_models(settings: OptimizeSettings, gateway: LiteLLMGateway, env: Mappi
         return
     for model in models:
         if gateway.price(model, 1000, 100) is None:
-            raise UsageError(f"--budget-usd cannot be enforced: model {model!r} has no price in LiteLLM's map",
-                             hint="use --budget-calls or --budget-tokens for this model")
+            raise UsageError(
+                f"--budget-usd cannot be enforced: model {model!r} has no price in LiteLLM's map",
+                hint="use --budget-calls or --budget-tokens for this model",
+            )

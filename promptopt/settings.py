@@ -33,11 +33,24 @@ def resolve_data_dir(flag: Path | None, env: Mapping[str, str]) -> Path:
     return DEFAULT_DATA_DIR
 
 
-def resolve_paths(*, data_dir: Path | None, models_dir: Path | None, cache_dir: Path | None,
-                  use_cache: bool, env: Mapping[str, str], cwd: Path, default_models: Path) -> Paths:
+def resolve_paths(
+    *,
+    data_dir: Path | None,
+    models_dir: Path | None,
+    cache_dir: Path | None,
+    use_cache: bool,
+    env: Mapping[str, str],
+    cwd: Path,
+    default_models: Path,
+) -> Paths:
     models = models_dir or (Path(env[MODELS_DIR_ENV]) if env.get(MODELS_DIR_ENV) else default_models)
     task_dirs = tuple(dict.fromkeys([cwd / "tasks", PROJECT_TASKS_DIR]))
     root = cache_dir or cwd / DEFAULT_CACHE_DIR
     cache = root / "completions.sqlite" if use_cache else None
-    return Paths(data_dir=resolve_data_dir(data_dir, env), task_dirs=task_dirs,
-                 models_dir=models, cache_file=cache, embed_dir=root / "embeddings")
+    return Paths(
+        data_dir=resolve_data_dir(data_dir, env),
+        task_dirs=task_dirs,
+        models_dir=models,
+        cache_file=cache,
+        embed_dir=root / "embeddings",
+    )

@@ -16,8 +16,15 @@ from promptopt.settings import Paths, resolve_paths
 def bench_paths(data_dir: Path | None) -> Paths:
     """Where a benchmark reads data and models: ``data_dir`` or the usual default, the
     assembled models, and no completion cache (every call is measured)."""
-    return resolve_paths(data_dir=data_dir, models_dir=None, cache_dir=None, use_cache=False,
-                         env=os.environ, cwd=Path.cwd(), default_models=local.default_models_dir())
+    return resolve_paths(
+        data_dir=data_dir,
+        models_dir=None,
+        cache_dir=None,
+        use_cache=False,
+        env=os.environ,
+        cwd=Path.cwd(),
+        default_models=local.default_models_dir(),
+    )
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,16 @@ class Result:
         return Result(**fields)
 
 
-def scored(contender: str, gold: Sequence[str], predicted: Sequence[str], *, seed: int, **fields: Any) -> Result:
+def scored(
+    contender: str, gold: Sequence[str], predicted: Sequence[str], *, seed: int, **fields: Any
+) -> Result:
     """A ``Result`` with accuracy and its 95% bootstrap interval (the scorer promptopt uses)."""
     s = score([Outcome(g, p) for g, p in zip(gold, predicted, strict=True)], seed=seed)
-    return Result(contender=contender, status="ok", accuracy=s.accuracy, ci=(s.ci_low, s.ci_high),
-                  n_test=len(gold), **fields)
+    return Result(
+        contender=contender,
+        status="ok",
+        accuracy=s.accuracy,
+        ci=(s.ci_low, s.ci_high),
+        n_test=len(gold),
+        **fields,
+    )

@@ -58,10 +58,13 @@ class Phase:
             log.warning("DSPy's history reached its cap: calls in this phase are undercounted")
         usages = [e.get("usage") or {} for e in entries]
         costs = [e.get("cost") for e in entries]
-        self.usage = Usage(calls=len(entries), prompt_tokens=sum(int(u.get("prompt_tokens") or 0) for u in usages),
-                           completion_tokens=sum(int(u.get("completion_tokens") or 0) for u in usages),
-                           seconds=time.perf_counter() - self.started,
-                           usd=sum(float(c) for c in costs if c is not None) if any(c is not None for c in costs) else None)
+        self.usage = Usage(
+            calls=len(entries),
+            prompt_tokens=sum(int(u.get("prompt_tokens") or 0) for u in usages),
+            completion_tokens=sum(int(u.get("completion_tokens") or 0) for u in usages),
+            seconds=time.perf_counter() - self.started,
+            usd=sum(float(c) for c in costs if c is not None) if any(c is not None for c in costs) else None,
+        )
 
 
 def signature(task: Task) -> Any:
@@ -87,7 +90,9 @@ def metric(example: Any, prediction: Any, trace: Any = None) -> bool:
     return said(prediction) == str(example.label)
 
 
-def feedback_metric(gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None) -> Any:
+def feedback_metric(
+    gold: Any, pred: Any, trace: Any = None, pred_name: Any = None, pred_trace: Any = None
+) -> Any:
     """GEPA's metric: the score and a sentence the reflection model can learn from."""
     import dspy
 
@@ -100,16 +105,29 @@ def feedback_metric(gold: Any, pred: Any, trace: Any = None, pred_name: Any = No
 def _test(bench: Bench, name: str, program: Any, optimization: Usage, **fields: Any) -> Result:
     import dspy
 
-    evaluate = dspy.Evaluate(devset=examples(bench.test), metric=metric, num_threads=1, display_progress=True,
-                             max_errors=len(bench.test) + 1, provide_traceback=False)
+    evaluate = dspy.Evaluate(
+        devset=examples(bench.test),
+        metric=metric,
+        num_threads=1,
+        display_progress=True,
+        max_errors=len(bench.test) + 1,
+        provide_traceback=False,
+    )
     with Phase() as phase:
         outcome = evaluate(program)
     predicted = [said(pred) for _, pred, _ in outcome.results]
     gold = [ex.label for ex, _, _ in outcome.results]
     usage = phase.usage
-    return scored(name, gold, predicted, seed=bench.seed, optimization=optimization, test=usage,
-                  final_prompt_tokens_per_call=usage.prompt_tokens / max(usage.calls, 1),
-                  settings={**fields, **describe(program)})
+    return scored(
+        name,
+        gold,
+        predicted,
+        seed=bench.seed,
+        optimization=optimization,
+        test=usage,
+        final_prompt_tokens_per_call=usage.prompt_tokens / max(usage.calls, 1),
+        settings={**fields, **describe(program)},
+    )
 
 
 def describe(program: Any) -> dict[str, Any]:
@@ -129,7 +147,13 @@ def predict(bench: Bench) -> Result:
     import dspy
 
     with _task_lm(bench):
-        return _test(bench, "dspy-predict", dspy.Predict(signature(bench.task)), Usage(), adapter="ChatAdapter (default)")
+        return _test(
+            bench,
+            "dspy-predict",
+            dspy.Predict(signature(bench.task)),
+            Usage(),
+            adapter="ChatAdapter (default)",
+        )
 
 
 def _optimized(bench: Bench, name: str, compile_fn: Callable[[Any], Any], **fields: Any) -> Result:
@@ -147,12 +171,19 @@ def bootstrap_random_search(bench: Bench, *, candidates: int) -> Result:
     import dspy
 
     def run(student: Any) -> Any:
-        optimizer = dspy.BootstrapFewShotWithRandomSearch(metric=metric, num_candidate_programs=candidates,
-                                                          num_threads=1)
+        optimizer = dspy.BootstrapFewShotWithRandomSearch(
+            metric=metric, num_candidate_programs=candidates, num_threads=1
+        )
         return optimizer.compile(student, trainset=examples(bench.train), valset=examples(bench.dev))
 
-    return _optimized(bench, "dspy-bootstrap-rs", run, num_candidate_programs=candidates,
-                      trainset=len(bench.train), valset=len(bench.dev))
+    return _optimized(
+        bench,
+        "dspy-bootstrap-rs",
+        run,
+        num_candidate_programs=candidates,
+        trainset=len(bench.train),
+        valset=len(bench.dev),
+    )
 
 
 def mipro_light(bench: Bench) -> Result:
@@ -162,8 +193,9 @@ def mipro_light(bench: Bench) -> Result:
         optimizer = dspy.MIPROv2(metric=metric, auto="light", num_threads=1, seed=bench.seed)
         return optimizer.compile(student, trainset=examples(bench.train), valset=examples(bench.dev))
 
-    return _optimized(bench, "dspy-miprov2-light", run, auto="light", trainset=len(bench.train),
-                      valset=len(bench.dev))
+    return _optimized(
+        bench, "dspy-miprov2-light", run, auto="light", trainset=len(bench.train), valset=len(bench.dev)
+    )
 
 
 def gepa(bench: Bench, *, metric_calls: int, reflection_max_tokens: int) -> Result:
@@ -173,9 +205,23 @@ def gepa(bench: Bench, *, metric_calls: int, reflection_max_tokens: int) -> Resu
     reflection = dspy.LM(bench.model, temperature=1.0, cache=False, max_tokens=reflection_max_tokens)
 
     def run(student: Any) -> Any:
-        optimizer = dspy.GEPA(metric=feedback_metric, max_metric_calls=metric_calls, reflection_lm=reflection,
-                              num_threads=1, seed=bench.seed, track_stats=False)
+        optimizer = dspy.GEPA(
+            metric=feedback_metric,
+            max_metric_calls=metric_calls,
+            reflection_lm=reflection,
+            num_threads=1,
+            seed=bench.seed,
+            track_stats=False,
+        )
         return optimizer.compile(student, trainset=examples(bench.train), valset=examples(bench.dev))
 
-    return _optimized(bench, "dspy-gepa", run, max_metric_calls=metric_calls, reflection_lm=bench.model,
-                      reflection_max_tokens=reflection_max_tokens, trainset=len(bench.train), valset=len(bench.dev))
+    return _optimized(
+        bench,
+        "dspy-gepa",
+        run,
+        max_metric_calls=metric_calls,
+        reflection_lm=bench.model,
+        reflection_max_tokens=reflection_max_tokens,
+        trainset=len(bench.train),
+        valset=len(bench.dev),
+    )

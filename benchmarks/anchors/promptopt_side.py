@@ -39,17 +39,29 @@ class Bench:
 
 
 def _unoptimized(bench: Bench, name: str, candidate: Candidate) -> Result:
-    run = compose.open_eval(bench.task, bench.paths, model=bench.model, seed=bench.seed, temperature=0.0,
-                            concurrency=1, env=os.environ)
+    run = compose.open_eval(
+        bench.task,
+        bench.paths,
+        model=bench.model,
+        seed=bench.seed,
+        temperature=0.0,
+        concurrency=1,
+        env=os.environ,
+    )
     started = time.perf_counter()
     result = run.evaluator.evaluate(candidate, list(bench.test))
     seconds = time.perf_counter() - started
     t = run.ledger.totals
     records = result.records
-    return scored(name, [r.gold for r in records], [r.prediction or "" for r in records], seed=bench.seed,
-                  test=Usage(t.calls, t.prompt_tokens, t.completion_tokens, seconds, t.usd),
-                  final_prompt_tokens_per_call=t.prompt_tokens / max(t.calls, 1),
-                  settings={"candidate": candidate.components(), "candidate_id": candidate.id})
+    return scored(
+        name,
+        [r.gold for r in records],
+        [r.prediction or "" for r in records],
+        seed=bench.seed,
+        test=Usage(t.calls, t.prompt_tokens, t.completion_tokens, seconds, t.usd),
+        final_prompt_tokens_per_call=t.prompt_tokens / max(t.calls, 1),
+        settings={"candidate": candidate.components(), "candidate_id": candidate.id},
+    )
 
 
 def zero_shot(bench: Bench) -> Result:
@@ -69,9 +81,17 @@ def probe(bench: Bench) -> Result:
     if result is None:
         return Result(contender="probe", status="failed", reason="fewer than two labels in train")
     s = result.scores
-    return Result(contender="probe", status="ok", accuracy=s.accuracy, ci=(s.ci_low, s.ci_high), n_test=s.n,
-                  optimization=Usage(seconds=result.seconds), stopped_by_itself=True, stop_reason="trained",
-                  settings={"method": result.method, "n_train": result.n_train})
+    return Result(
+        contender="probe",
+        status="ok",
+        accuracy=s.accuracy,
+        ci=(s.ci_low, s.ci_high),
+        n_test=s.n,
+        optimization=Usage(seconds=result.seconds),
+        stopped_by_itself=True,
+        stop_reason="trained",
+        settings={"method": result.method, "n_train": result.n_train},
+    )
 
 
 def optimize(bench: Bench, *, time_limit: float | None) -> Result:
@@ -79,36 +99,52 @@ def optimize(bench: Bench, *, time_limit: float | None) -> Result:
     slice (``time_limit`` is its only budget); it scores its best prompt on the shared test
     slice itself."""
     settings = compose.OptimizeSettings(
-        task=bench.task.name, model=bench.model, seed=bench.seed, dev_limit=bench.dev_limit,
-        test_limit=bench.test_limit, budget=Budget(seconds=time_limit),
-        space=compose.available_retrievers(SearchSpace()))
+        task=bench.task.name,
+        model=bench.model,
+        seed=bench.seed,
+        dev_limit=bench.dev_limit,
+        test_limit=bench.test_limit,
+        budget=Budget(seconds=time_limit),
+        space=compose.available_retrievers(SearchSpace()),
+    )
     dev, test = compose.optimize_slices(bench.task, settings)
     if [e.id for e in test] != [e.id for e in bench.test] or {e.id for e in dev} != {e.id for e in bench.dev}:
         raise RuntimeError("promptopt's slices differ from the benchmark's: the comparison would be unfair")
     path = bench.work / "promptopt-run"
     store = _open_store(path, bench.task, settings, dev, test)
     started = time.perf_counter()
-    run = compose.open_optimize(bench.task, settings, bench.paths, store, env=os.environ, observers=[_progress])
+    run = compose.open_optimize(
+        bench.task, settings, bench.paths, store, env=os.environ, observers=[_progress]
+    )
     summary = run.optimizer.run()
     return _optimize_result(store, summary, time.perf_counter() - started, time_limit)
 
 
 def _progress(event: dict[str, Any]) -> None:
     if event.get("event") == "evaluated":
-        print(f"  promptopt [{event['elapsed_s']:5.0f} s] {event['candidate']} {event['operator']}: dev "
-              f"{event['accuracy']:.1%} on {event['n']}", flush=True)
+        print(
+            f"  promptopt [{event['elapsed_s']:5.0f} s] {event['candidate']} {event['operator']}: dev "
+            f"{event['accuracy']:.1%} on {event['n']}",
+            flush=True,
+        )
     elif event.get("event") == "stop":
         print(f"  promptopt stopped: {event.get('reason')}; scoring on test…", flush=True)
 
 
-def _open_store(path: Path, task: Task, settings: Any, dev: Sequence[Example], test: Sequence[Example]) -> RunStore:
+def _open_store(
+    path: Path, task: Task, settings: Any, dev: Sequence[Example], test: Sequence[Example]
+) -> RunStore:
     """A new run folder, or the unfinished one an interrupted benchmark left (it resumes)."""
     if (path / "run.json").is_file():
         return RunStore.open(path)
-    return RunStore.create(path, {"run_id": path.name, **compose.new_run_info(task, settings, tuple(dev), tuple(test))})
+    return RunStore.create(
+        path, {"run_id": path.name, **compose.new_run_info(task, settings, tuple(dev), tuple(test))}
+    )
 
 
-def _optimize_result(store: RunStore, summary: dict[str, Any], seconds: float, time_limit: float | None) -> Result:
+def _optimize_result(
+    store: RunStore, summary: dict[str, Any], seconds: float, time_limit: float | None
+) -> Result:
     best = summary["best_candidate_id"]
     rows = [r for r in store.read("evaluations") if r["split"] == "test"]
     best_rows = [r for r in rows if r["candidate_id"] == best]
@@ -118,13 +154,28 @@ def _optimize_result(store: RunStore, summary: dict[str, Any], seconds: float, t
     usd = summary.get("usd")
     accuracy, ci = summary["best_test_accuracy"], summary["best_test_ci"]
     return Result(
-        contender="promptopt", status="ok", accuracy=accuracy, ci=tuple(ci) if ci else None, n_test=len(best_rows),
-        optimization=Usage(summary["calls"] - len(rows), summary["prompt_tokens"] - test_prompt,
-                           summary["completion_tokens"] - test_completion, seconds - test_seconds, usd),
+        contender="promptopt",
+        status="ok",
+        accuracy=accuracy,
+        ci=tuple(ci) if ci else None,
+        n_test=len(best_rows),
+        optimization=Usage(
+            summary["calls"] - len(rows),
+            summary["prompt_tokens"] - test_prompt,
+            summary["completion_tokens"] - test_completion,
+            seconds - test_seconds,
+            usd,
+        ),
         test=Usage(len(rows), test_prompt, test_completion, test_seconds, None),
         final_prompt_tokens_per_call=sum(r["prompt_tokens"] for r in best_rows) / max(len(best_rows), 1),
         stopped_by_itself=summary["stop_reason"] in ("plateau", "search-exhausted"),
         stop_reason=summary["stop_reason"],
-        settings={"time_limit_s": time_limit, "run_folder": str(store.path), "best_candidate": summary["best_candidate"],
-                  "trials": summary["trials"], "evaluations": summary["evaluations"],
-                  "note": "test usage counts the run's own test scoring of the zero-shot and best prompts"})
+        settings={
+            "time_limit_s": time_limit,
+            "run_folder": str(store.path),
+            "best_candidate": summary["best_candidate"],
+            "trials": summary["trials"],
+            "evaluations": summary["evaluations"],
+            "note": "test usage counts the run's own test scoring of the zero-shot and best prompts",
+        },
+    )

@@ -36,31 +36,50 @@ def _row(r: Mapping[str, Any], ref: Mapping[str, Any] | None) -> str:
     if r["status"] != "ok":
         return f"| {r['contender']} | {r['status']}: {r.get('reason') or ''} |" + " |" * 10
     ci = r.get("ci") or [None, None]
-    diff = "n/a" if ref is None or ref.get("accuracy") is None else f"{100 * (r['accuracy'] - ref['accuracy']):+.1f}"
+    diff = (
+        "n/a"
+        if ref is None or ref.get("accuracy") is None
+        else f"{100 * (r['accuracy'] - ref['accuracy']):+.1f}"
+    )
     opt = r["optimization"]
     stopped = {True: "yes", False: "no", None: "-"}[r.get("stopped_by_itself")]
     cells = [
-        r["contender"], f"{_pct(r['accuracy'])} [{_pct(ci[0])}, {_pct(ci[1])}]", diff,
-        _num(opt["calls"]), _num(total_calls(r)), _num(opt["prompt_tokens"] + opt["completion_tokens"]),
-        _num(r.get("final_prompt_tokens_per_call")), _num(total_seconds(r)), stopped,
+        r["contender"],
+        f"{_pct(r['accuracy'])} [{_pct(ci[0])}, {_pct(ci[1])}]",
+        diff,
+        _num(opt["calls"]),
+        _num(total_calls(r)),
+        _num(opt["prompt_tokens"] + opt["completion_tokens"]),
+        _num(r.get("final_prompt_tokens_per_call")),
+        _num(total_seconds(r)),
+        stopped,
         _ratio(total_calls(r), total_calls(ref) if ref else None),
-        _ratio(r.get("final_prompt_tokens_per_call"), ref.get("final_prompt_tokens_per_call") if ref else None),
+        _ratio(
+            r.get("final_prompt_tokens_per_call"), ref.get("final_prompt_tokens_per_call") if ref else None
+        ),
         _ratio(total_seconds(r), total_seconds(ref) if ref else None),
     ]
     return "| " + " | ".join(cells) + " |"
 
 
-HEADER = ("| contender | test accuracy [95% CI] | vs promptopt (points) | optimization calls | all calls | "
-          "optimization tokens | prompt tokens/call (final prompt) | wall s | stopped by itself | calls ratio | "
-          "tokens/call ratio | time ratio |\n|" + " --- |" * 12)
+HEADER = (
+    "| contender | test accuracy [95% CI] | vs promptopt (points) | optimization calls | all calls | "
+    "optimization tokens | prompt tokens/call (final prompt) | wall s | stopped by itself | calls ratio | "
+    "tokens/call ratio | time ratio |\n|" + " --- |" * 12
+)
 
 
 def markdown(results: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> str:
     ref = next((r for r in results if r["contender"] == REFERENCE and r["status"] == "ok"), None)
-    lines = [f"### {meta['task']} on `{meta['model']}` ({meta['date']}, {meta['machine']})", "",
-             f"Dev slice {meta['dev_n']} examples (optimization), test slice {meta['test_n']} (every contender), "
-             f"DSPy train sample {meta['train_n']}. Ratios are against promptopt (all calls, final prompt tokens "
-             "per call, wall seconds including the test scoring).", "", HEADER]
+    lines = [
+        f"### {meta['task']} on `{meta['model']}` ({meta['date']}, {meta['machine']})",
+        "",
+        f"Dev slice {meta['dev_n']} examples (optimization), test slice {meta['test_n']} (every contender), "
+        f"DSPy train sample {meta['train_n']}. Ratios are against promptopt (all calls, final prompt tokens "
+        "per call, wall seconds including the test scoring).",
+        "",
+        HEADER,
+    ]
     lines += [_row(r, ref) for r in results]
     lines += ["", "Command: `" + meta["command"] + "`", ""]
     lines += [f"- {line}" for line in target_lines(results)]
@@ -76,15 +95,22 @@ def targets(results: Sequence[Mapping[str, Any]]) -> dict[str, bool | None]:
     ours, mipro = _get(results, REFERENCE), _get(results, "dspy-miprov2-light")
     retrieval, probe = _get(results, "retrieval-10"), _get(results, "probe")
     out: dict[str, bool | None] = dict.fromkeys(
-        ("60_points_above_miprov2", "fifth_of_miprov2_wall_time", "third_of_miprov2_tokens_per_call",
-         "3_points_above_retrieval", "within_3_points_of_probe"))
+        (
+            "60_points_above_miprov2",
+            "fifth_of_miprov2_wall_time",
+            "third_of_miprov2_tokens_per_call",
+            "3_points_above_retrieval",
+            "within_3_points_of_probe",
+        )
+    )
     if ours is None:
         return out
     if mipro is not None:
         out["60_points_above_miprov2"] = ours["accuracy"] - mipro["accuracy"] >= 0.60
         out["fifth_of_miprov2_wall_time"] = total_seconds(ours) <= total_seconds(mipro) / 5
         out["third_of_miprov2_tokens_per_call"] = (
-            ours["final_prompt_tokens_per_call"] <= mipro["final_prompt_tokens_per_call"] / 3)
+            ours["final_prompt_tokens_per_call"] <= mipro["final_prompt_tokens_per_call"] / 3
+        )
     if retrieval is not None:
         out["3_points_above_retrieval"] = ours["accuracy"] - retrieval["accuracy"] >= 0.03
     if probe is not None:
@@ -115,12 +141,28 @@ def plot(results: Sequence[Mapping[str, Any]], meta: Mapping[str, Any], path: Pa
         acc, (low, high) = 100 * r["accuracy"], r["ci"]
         if total_calls(r) == 0:
             ax.axhline(acc, color="grey", linestyle="--", linewidth=1)
-            ax.text(0.99, acc + 0.6, f"{r['contender']} (no model calls): {acc:.1f}%", color="grey", fontsize=8,
-                    va="bottom", ha="right", transform=right_edge)
+            ax.text(
+                0.99,
+                acc + 0.6,
+                f"{r['contender']} (no model calls): {acc:.1f}%",
+                color="grey",
+                fontsize=8,
+                va="bottom",
+                ha="right",
+                transform=right_edge,
+            )
             continue
-        ax.errorbar(total_calls(r), acc, yerr=[[acc - 100 * low], [100 * high - acc]], fmt="o", capsize=4,
-                    color="tab:red" if r["contender"] == REFERENCE else "tab:blue")
-        ax.annotate(r["contender"], (total_calls(r), acc), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.errorbar(
+            total_calls(r),
+            acc,
+            yerr=[[acc - 100 * low], [100 * high - acc]],
+            fmt="o",
+            capsize=4,
+            color="tab:red" if r["contender"] == REFERENCE else "tab:blue",
+        )
+        ax.annotate(
+            r["contender"], (total_calls(r), acc), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
     ax.set_xscale("log")
     if calls:
         ax.set_xlim(min(calls) / 2, max(calls) * 3)

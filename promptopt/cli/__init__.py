@@ -1,5 +1,19 @@
-"""The command line: a thin shell over the library (the only package that prints)."""
+"""The command line: a thin shell over the library (the only package that prints).
 
-from promptopt.cli.main import app, entrypoint
+- :mod:`.app`: the typer app, the consoles, the shared options, errors to exit codes;
+- :mod:`.tasks`: ``tasks``, ``models``, ``eval``;
+- :mod:`.runs`: ``optimize``, ``resume``, ``runs``, ``show``;
+- :mod:`.handoffs`: ``report``, ``finetune-spec``, ``export``;
+- :mod:`.production`: ``predict``, ``verify``;
+- :mod:`.progress`: live progress, plain progress lines for logs, Ctrl-C;
+- :mod:`.tables`: the tables and summaries the commands print.
+"""
 
-__all__ = ["app", "entrypoint"]
+from promptopt.cli import handoffs, production, runs, tasks
+from promptopt.cli.app import app
+
+__all__ = ["app", "entrypoint", "handoffs", "production", "runs", "tasks"]
+
+
+def entrypoint() -> None:
+    app()

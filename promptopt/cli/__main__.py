@@ -1,3 +1,3 @@
-from promptopt.cli.main import entrypoint
+from promptopt.cli import entrypoint
 
 entrypoint()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from promptopt.errors import ProviderError
@@ -62,6 +62,13 @@ class ExampleRecord:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> ExampleRecord:
+        """A record as :meth:`to_json` wrote it; other keys (an evaluation row's candidate id
+        and split) are ignored, and rows of older runs without ``wall_s`` or
+        ``live_latency_s`` take the defaults."""
+        return ExampleRecord(**{f.name: data[f.name] for f in fields(ExampleRecord) if f.name in data})
+
 
 @dataclass(frozen=True)
 class EvalResult:
@@ -97,12 +104,23 @@ class Evaluator:
     def request(self, candidate: Candidate, text: str) -> CompletionRequest:
         messages = render(candidate, self.labels, self.demo_source.demos(candidate, text), text)
         s = self.settings
-        return CompletionRequest.of(s.model, messages, temperature=s.temperature, seed=s.seed,
-                                    max_tokens=s.max_tokens or max_tokens_for(self.labels),
-                                    stop=("\n",), role="task")
+        return CompletionRequest.of(
+            s.model,
+            messages,
+            temperature=s.temperature,
+            seed=s.seed,
+            max_tokens=s.max_tokens or max_tokens_for(self.labels),
+            stop=("\n",),
+            role="task",
+        )
 
-    def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
-                 on_record: Callable[[ExampleRecord], None] | None = None) -> EvalResult:
+    def evaluate(
+        self,
+        candidate: Candidate,
+        examples: Sequence[Example],
+        *,
+        on_record: Callable[[ExampleRecord], None] | None = None,
+    ) -> EvalResult:
         start = time.perf_counter()
         parser = LabelParser(self.labels, candidate.output_format)
         records: list[ExampleRecord] = []
@@ -119,19 +137,24 @@ class Evaluator:
                     hint="check the provider (rate limits, outage, context size) and retry",
                 )
         outcomes = [Outcome(r.gold, r.prediction) for r in records if r.status != "error"]
-        return EvalResult(candidate_id=candidate.id, records=tuple(records),
-                          scores=score(outcomes, seed=self.settings.seed),
-                          seconds=time.perf_counter() - start)
+        return EvalResult(
+            candidate_id=candidate.id,
+            records=tuple(records),
+            scores=score(outcomes, seed=self.settings.seed),
+            seconds=time.perf_counter() - start,
+        )
 
-    def _records(self, candidate: Candidate, examples: Sequence[Example],
-                 parser: LabelParser) -> Iterator[ExampleRecord]:
+    def _records(
+        self, candidate: Candidate, examples: Sequence[Example], parser: LabelParser
+    ) -> Iterator[ExampleRecord]:
         if self.settings.concurrency <= 1:
             for example in examples:
                 yield self._one(candidate, example, parser)
             return
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             futures: list[Future[ExampleRecord]] = [
-                pool.submit(self._one, candidate, e, parser) for e in examples]
+                pool.submit(self._one, candidate, e, parser) for e in examples
+            ]
             try:
                 for future in futures:
                     yield future.result()
@@ -145,14 +168,35 @@ class Evaluator:
         try:
             response = self.completer.complete(request)
         except CallError as exc:
-            return ExampleRecord(example.id, example.label, None, "", False, "error", 0, 0, 0.0,
-                                 None, False, error=exc.what, wall_s=self.clock() - start)
+            return ExampleRecord(
+                example.id,
+                example.label,
+                None,
+                "",
+                False,
+                "error",
+                0,
+                0,
+                0.0,
+                None,
+                False,
+                error=exc.what,
+                wall_s=self.clock() - start,
+            )
         prediction = parser.parse(response.text)
         status = "ok" if prediction is not None else "invalid"
         return ExampleRecord(
-            example_id=example.id, gold=example.label, prediction=prediction, raw=response.text,
-            correct=prediction == example.label, status=status,
-            prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
-            latency_s=response.latency_s, usd=response.usd, cached=response.cached,
+            example_id=example.id,
+            gold=example.label,
+            prediction=prediction,
+            raw=response.text,
+            correct=prediction == example.label,
+            status=status,
+            prompt_tokens=response.prompt_tokens,
+            completion_tokens=response.completion_tokens,
+            latency_s=response.latency_s,
+            usd=response.usd,
+            cached=response.cached,
             live_latency_s=response.live_latency_s,
-            wall_s=self.clock() - start)
+            wall_s=self.clock() - start,
+        )

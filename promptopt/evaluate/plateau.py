@@ -114,8 +114,12 @@ class PlateauEvidence:
             "incumbent_id": self.incumbent_id,
             "incumbent_accuracy": _finite_or_none(self.incumbent_accuracy),
             "effects": [
-                {"candidate_id": e.candidate_id, "n_paired": e.n_paired,
-                 "effect": _finite_or_none(e.effect), "p_value": _finite_or_none(e.p_value)}
+                {
+                    "candidate_id": e.candidate_id,
+                    "n_paired": e.n_paired,
+                    "effect": _finite_or_none(e.effect),
+                    "p_value": _finite_or_none(e.p_value),
+                }
                 for e in self.effects
             ],
             "min_p_value": _finite_or_none(self.min_p_value),
@@ -126,20 +130,29 @@ class PlateauEvidence:
             "ceiling_high": _finite_or_none(self.ceiling_high),
         }
 
-
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> PlateauEvidence:
         """The evidence :meth:`to_json` wrote (a missing number reads back as NaN)."""
         return PlateauEvidence(
-            plateau=bool(data["plateau"]), reason=str(data["reason"]),
-            window_start=_number(data["window_start"]), window_end=_number(data["window_end"]),
-            n_in_window=int(data["n_in_window"]), incumbent_id=data["incumbent_id"],
+            plateau=bool(data["plateau"]),
+            reason=str(data["reason"]),
+            window_start=_number(data["window_start"]),
+            window_end=_number(data["window_end"]),
+            n_in_window=int(data["n_in_window"]),
+            incumbent_id=data["incumbent_id"],
             incumbent_accuracy=_number(data["incumbent_accuracy"]),
-            effects=tuple(CandidateEffect(str(e["candidate_id"]), int(e["n_paired"]), _number(e["effect"]),
-                                          _number(e["p_value"])) for e in data["effects"]),
-            min_p_value=_number(data["min_p_value"]), mde=_number(data["mde"]),
-            projected_gain=_number(data["projected_gain"]), ceiling=_number(data["ceiling"]),
-            ceiling_low=_number(data["ceiling_low"]), ceiling_high=_number(data["ceiling_high"]),
+            effects=tuple(
+                CandidateEffect(
+                    str(e["candidate_id"]), int(e["n_paired"]), _number(e["effect"]), _number(e["p_value"])
+                )
+                for e in data["effects"]
+            ),
+            min_p_value=_number(data["min_p_value"]),
+            mde=_number(data["mde"]),
+            projected_gain=_number(data["projected_gain"]),
+            ceiling=_number(data["ceiling"]),
+            ceiling_low=_number(data["ceiling_low"]),
+            ceiling_high=_number(data["ceiling_high"]),
         )
 
 
@@ -169,7 +182,7 @@ def assess(observations: Sequence[Observation], config: PlateauConfig = PlateauC
     full_size = max((len(o.correct) for o in observations), default=0)
     if full_size == 0:
         why = "no observations yet" if not observations else "no observation covers any dev example"
-        return _empty_evidence(why, window_start, window_end)
+        return empty_evidence(why, window_start, window_end)
 
     incumbents = _incumbents_before(observations, full_size)
     comparisons = [
@@ -188,10 +201,20 @@ def assess(observations: Sequence[Observation], config: PlateauConfig = PlateauC
 
     plateau, reason = _verdict(len(observations), effects, beaten, min_p, mde, gain, config)
     return PlateauEvidence(
-        plateau=plateau, reason=reason, window_start=window_start, window_end=window_end,
-        n_in_window=len(effects), incumbent_id=incumbent.candidate_id,
-        incumbent_accuracy=inc_accuracy, effects=effects, min_p_value=min_p, mde=mde,
-        projected_gain=gain, ceiling=ceiling, ceiling_low=low, ceiling_high=high,
+        plateau=plateau,
+        reason=reason,
+        window_start=window_start,
+        window_end=window_end,
+        n_in_window=len(effects),
+        incumbent_id=incumbent.candidate_id,
+        incumbent_accuracy=inc_accuracy,
+        effects=effects,
+        min_p_value=min_p,
+        mde=mde,
+        projected_gain=gain,
+        ceiling=ceiling,
+        ceiling_low=low,
+        ceiling_high=high,
     )
 
 
@@ -199,11 +222,13 @@ def _check_spend(observations: Sequence[Observation]) -> None:
     previous = 0.0
     for i, obs in enumerate(observations):
         if not (math.isfinite(obs.spend) and obs.spend >= 0.0):
-            raise ValueError(f"observation {i} ({obs.candidate_id}): spend must be finite and >= 0 "
-                             f"(seen: {obs.spend})")
+            raise ValueError(
+                f"observation {i} ({obs.candidate_id}): spend must be finite and >= 0 (seen: {obs.spend})"
+            )
         if obs.spend < previous:
-            raise ValueError(f"observation {i} ({obs.candidate_id}): spend decreased from "
-                             f"{previous} to {obs.spend}")
+            raise ValueError(
+                f"observation {i} ({obs.candidate_id}): spend decreased from {previous} to {obs.spend}"
+            )
         previous = obs.spend
 
 
@@ -250,8 +275,12 @@ def _mde(comparisons: Sequence[_Comparison], n: int, config: PlateauConfig) -> f
     return z * math.sqrt(d / n)
 
 
-def _projected_gain(observations: Sequence[Observation], incumbents: Sequence[int | None],
-                    horizon_fraction: float, alpha: float) -> float:
+def _projected_gain(
+    observations: Sequence[Observation],
+    incumbents: Sequence[int | None],
+    horizon_fraction: float,
+    alpha: float,
+) -> float:
     """Least-squares slope of best-so-far accuracy against spend over the points in the last
     half of spend, raised to its upper confidence bound, times ``horizon_fraction`` of the spend
     so far. Linear in spend, not in log spend: a log projection shrinks the horizon of a slow,
@@ -309,39 +338,70 @@ def _pt(fraction: float) -> str:
     return f"{fraction * 100:.1f} pt"
 
 
-def _verdict(n_obs: int, effects: Sequence[CandidateEffect], beaten: Sequence[CandidateEffect],
-             min_p: float, mde: float, gain: float, config: PlateauConfig) -> tuple[bool, str]:
+def _verdict(
+    n_obs: int,
+    effects: Sequence[CandidateEffect],
+    beaten: Sequence[CandidateEffect],
+    min_p: float,
+    mde: float,
+    gain: float,
+    config: PlateauConfig,
+) -> tuple[bool, str]:
     """The first condition that fails, or the plateau, as one plain sentence with its numbers."""
     window = f"the last {config.window_fraction * 100:.0f}% of spend"
     if n_obs < config.min_observations:
         return False, f"only {n_obs} observations so far (< {config.min_observations} needed)"
     if len(effects) < config.min_window_candidates:
-        return False, (f"only {len(effects)} candidates compared with an incumbent in {window} "
-                       f"(< {config.min_window_candidates} needed)")
+        return False, (
+            f"only {len(effects)} candidates compared with an incumbent in {window} "
+            f"(< {config.min_window_candidates} needed)"
+        )
     if beaten:
         best = min(beaten, key=lambda e: e.p_value)
-        return False, (f"candidate {best.candidate_id} beat the incumbent in {window} by "
-                       f"{_pt(best.effect)} (p={best.p_value:.3g} < {config.alpha:g})")
+        return False, (
+            f"candidate {best.candidate_id} beat the incumbent in {window} by "
+            f"{_pt(best.effect)} (p={best.p_value:.3g} < {config.alpha:g})"
+        )
     if math.isnan(mde):
         return False, f"no candidate in {window} shares an example with its incumbent"
     unsettled = [e for e in effects if not math.isnan(e.effect) and e.effect >= mde]
     if unsettled:
         best = max(unsettled, key=lambda e: e.effect)
-        return False, (f"candidate {best.candidate_id} looked {_pt(best.effect)} better than the incumbent "
-                       f"on only {best.n_paired} examples (p={best.p_value:.2g}): not evidence either way")
+        return False, (
+            f"candidate {best.candidate_id} looked {_pt(best.effect)} better than the incumbent "
+            f"on only {best.n_paired} examples (p={best.p_value:.2g}): not evidence either way"
+        )
     if math.isinf(gain):
-        return False, (f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) but the "
-                       f"last half of spend has too few points (or distinct spends) to project the curve")
+        return False, (
+            f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) but the "
+            f"last half of spend has too few points (or distinct spends) to project the curve"
+        )
     if not gain < mde:
-        return False, (f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) but the "
-                       f"projected gain {_pt(gain)} >= detectable {_pt(mde)}")
-    return True, (f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) and the "
-                  f"projected gain {_pt(gain)} < detectable {_pt(mde)}")
+        return False, (
+            f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) but the "
+            f"projected gain {_pt(gain)} >= detectable {_pt(mde)}"
+        )
+    return True, (
+        f"no candidate in {window} beat the incumbent (min p={min_p:.2g}) and the "
+        f"projected gain {_pt(gain)} < detectable {_pt(mde)}"
+    )
 
 
-def _empty_evidence(reason: str, window_start: float, window_end: float) -> PlateauEvidence:
+def empty_evidence(reason: str, window_start: float = NAN, window_end: float = NAN) -> PlateauEvidence:
+    """Evidence with nothing computed (every number NaN): no plateau, for ``reason``."""
     return PlateauEvidence(
-        plateau=False, reason=reason, window_start=window_start, window_end=window_end,
-        n_in_window=0, incumbent_id=None, incumbent_accuracy=NAN, effects=(), min_p_value=NAN,
-        mde=NAN, projected_gain=NAN, ceiling=NAN, ceiling_low=NAN, ceiling_high=NAN,
+        plateau=False,
+        reason=reason,
+        window_start=window_start,
+        window_end=window_end,
+        n_in_window=0,
+        incumbent_id=None,
+        incumbent_accuracy=NAN,
+        effects=(),
+        min_p_value=NAN,
+        mde=NAN,
+        projected_gain=NAN,
+        ceiling=NAN,
+        ceiling_low=NAN,
+        ceiling_high=NAN,
     )

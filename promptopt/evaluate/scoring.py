@@ -108,7 +108,8 @@ def confusion_pairs(outcomes: Sequence[Outcome], *, top: int = 10) -> list[tuple
     """The most frequent ``(gold, predicted, count)`` mistakes; invalid shows as ``<invalid>``."""
     pairs = Counter(
         (o.gold, o.predicted if o.predicted is not None else INVALID)
-        for o in outcomes if o.predicted != o.gold
+        for o in outcomes
+        if o.predicted != o.gold
     )
     return [(g, p, c) for (g, p), c in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
 
@@ -119,7 +120,10 @@ def score(outcomes: Sequence[Outcome], *, seed: int = 0) -> Scores:
         n=len(outcomes),
         accuracy=accuracy(outcomes),
         macro_f1=macro_f1(outcomes),
-        ci_low=lo, ci_high=hi, f1_ci_low=f_lo, f1_ci_high=f_hi,
+        ci_low=lo,
+        ci_high=hi,
+        f1_ci_low=f_lo,
+        f1_ci_high=f_hi,
         per_class_recall=per_class_recall(outcomes),
         confusions=confusion_pairs(outcomes),
     )

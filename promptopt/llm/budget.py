@@ -40,8 +40,10 @@ class Budget:
         for name in ("calls", "tokens", "usd", "seconds"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise UsageError(f"budget {name} must be positive (seen: {value})",
-                                 hint=f"drop the {name} budget or give a positive number")
+                raise UsageError(
+                    f"budget {name} must be positive (seen: {value})",
+                    hint=f"drop the {name} budget or give a positive number",
+                )
 
     @property
     def unlimited(self) -> bool:

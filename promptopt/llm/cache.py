@@ -17,7 +17,9 @@ from promptopt.llm.types import Completer, CompletionRequest, CompletionResponse
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, model TEXT, response TEXT, created REAL)"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, model TEXT, response TEXT, created REAL)"
+)
 
 
 class DiskCache:
@@ -36,8 +38,10 @@ class DiskCache:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute(_SCHEMA)
             except (OSError, sqlite3.Error) as exc:
-                raise StoreError(f"cannot open the completion cache {self.path}: {exc}",
-                                 hint="pass --cache-dir to a writable folder, or --no-cache") from exc
+                raise StoreError(
+                    f"cannot open the completion cache {self.path}: {exc}",
+                    hint="pass --cache-dir to a writable folder, or --no-cache",
+                ) from exc
         return self._conn
 
     def get(self, key: str) -> CompletionResponse | None:
@@ -49,11 +53,14 @@ class DiskCache:
         blob = json.dumps(response.__dict__)
         try:
             with self._lock, self._db() as db:
-                db.execute("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?)",
-                           (key, model, blob, time.time()))
+                db.execute(
+                    "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?)", (key, model, blob, time.time())
+                )
         except sqlite3.Error as exc:  # full disk, read-only file: the call itself succeeded
-            raise StoreError(f"cannot write to the completion cache {self.path}: {exc}",
-                             hint="free disk space, pass --cache-dir elsewhere, or --no-cache") from exc
+            raise StoreError(
+                f"cannot write to the completion cache {self.path}: {exc}",
+                hint="free disk space, pass --cache-dir elsewhere, or --no-cache",
+            ) from exc
 
     def close(self) -> None:
         with self._lock:
@@ -83,8 +90,14 @@ class CachingCompleter:
         key = request_key(request, self.fingerprint(request.model))
         hit = self.cache.get(key)
         if hit is not None:
-            return replace(hit, cached=True, usd=0.0, latency_s=time.perf_counter() - start, attempts=0,
-                           live_latency_s=hit.live_latency_s or hit.latency_s)
+            return replace(
+                hit,
+                cached=True,
+                usd=0.0,
+                latency_s=time.perf_counter() - start,
+                attempts=0,
+                live_latency_s=hit.live_latency_s or hit.latency_s,
+            )
         response = self.inner.complete(request)
         self._store(key, request.model, response)
         return response

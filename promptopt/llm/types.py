@@ -33,9 +33,14 @@ class CompletionRequest:
 
     def canonical(self) -> dict[str, object]:
         """Everything that determines the answer: model, parameters and messages."""
-        return {"model": self.model, "messages": [list(m) for m in self.messages],
-                "temperature": float(self.temperature), "max_tokens": int(self.max_tokens),
-                "stop": list(self.stop), "seed": self.seed}
+        return {
+            "model": self.model,
+            "messages": [list(m) for m in self.messages],
+            "temperature": float(self.temperature),
+            "max_tokens": int(self.max_tokens),
+            "stop": list(self.stop),
+            "seed": self.seed,
+        }
 
 
 def request_key(request: CompletionRequest, model_fingerprint: str = "") -> str:

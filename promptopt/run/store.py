@@ -51,8 +51,10 @@ class RunStore:
     @staticmethod
     def create(path: Path, run_info: dict[str, Any]) -> RunStore:
         if path.exists() and any(path.iterdir()):
-            raise StoreError(f"run folder {path} already exists and is not empty",
-                             hint="use `promptopt resume` to continue it, or choose another --run-dir")
+            raise StoreError(
+                f"run folder {path} already exists and is not empty",
+                hint="use `promptopt resume` to continue it, or choose another --run-dir",
+            )
         store = RunStore(path)
         store.write_json("run.json", {"format_version": FORMAT_VERSION, **run_info})
         return store
@@ -61,13 +63,17 @@ class RunStore:
     def open(path: Path) -> RunStore:
         info_path = path / "run.json"
         if not info_path.is_file():
-            raise StoreError(f"{path} is not a run folder (no run.json)",
-                             hint="pass a folder under runs/ (see `promptopt runs`)")
+            raise StoreError(
+                f"{path} is not a run folder (no run.json)",
+                hint="pass a folder under runs/ (see `promptopt runs`)",
+            )
         store = RunStore(path)
         version = store.read_json("run.json").get("format_version")
         if version != FORMAT_VERSION:
-            raise StoreError(f"run {path.name} has format version {version!r}; this promptopt reads {FORMAT_VERSION}",
-                             hint="use the promptopt version that wrote it (see run.json 'versions')")
+            raise StoreError(
+                f"run {path.name} has format version {version!r}; this promptopt reads {FORMAT_VERSION}",
+                hint="use the promptopt version that wrote it (see run.json 'versions')",
+            )
         return store
 
     def append(self, name: str, row: dict[str, Any]) -> None:
@@ -86,9 +92,11 @@ class RunStore:
                     handle.write(text)
                     handle.flush()
         except OSError as exc:
-            raise StoreError(f"cannot append to {target}: {exc}",
-                             hint="free disk space; what is already on disk stays readable, and "
-                                  "`promptopt resume` continues from it") from exc
+            raise StoreError(
+                f"cannot append to {target}: {exc}",
+                hint="free disk space; what is already on disk stays readable, and "
+                "`promptopt resume` continues from it",
+            ) from exc
 
     def read(self, name: str) -> Iterator[dict[str, Any]]:
         """Rows of a JSONL file; a torn (unparsable) last line is skipped, any other bad line
@@ -105,8 +113,10 @@ class RunStore:
             except json.JSONDecodeError as exc:
                 if number == len(lines):
                     return  # torn by an interrupted write
-                raise StoreError(f"{target} line {number} is not valid JSON: {exc}",
-                                 hint="the run folder was edited or corrupted; restore it from a copy") from exc
+                raise StoreError(
+                    f"{target} line {number} is not valid JSON: {exc}",
+                    hint="the run folder was edited or corrupted; restore it from a copy",
+                ) from exc
 
     def write_json(self, name: str, data: Any) -> None:
         atomic_write(self.path / name, json.dumps(data, indent=2, ensure_ascii=False) + "\n")

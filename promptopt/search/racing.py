@@ -41,8 +41,9 @@ class RaceVerdict:
     p_worse: float
 
 
-def judge(candidate: Mapping[str, bool], incumbent: Mapping[str, bool], *, alpha: float,
-          looks: int = 1) -> RaceVerdict:
+def judge(
+    candidate: Mapping[str, bool], incumbent: Mapping[str, bool], *, alpha: float, looks: int = 1
+) -> RaceVerdict:
     """Stop when the candidate is worse at level ``alpha / looks`` (Bonferroni over the rungs,
     since the same candidate is tested once per rung)."""
     d = discordance(candidate, incumbent)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,7 @@ def _derived_seed(seed: int, n: int) -> int:
 class TPESearch:
     """ask/tell over :class:`SearchSpace` points; the study lives in ``storage_path`` (sqlite)."""
 
-    def __init__(self, space: SearchSpace, storage_path: Path, *, seed: int,
-                 startup_trials: int = 4) -> None:
+    def __init__(self, space: SearchSpace, storage_path: Path, *, seed: int, startup_trials: int = 4) -> None:
         self.space = space
         self.seed = seed
         self.startup_trials = startup_trials
@@ -53,11 +53,16 @@ class TPESearch:
             optuna = _optuna()
             try:
                 self._study = optuna.create_study(
-                    study_name=STUDY_NAME, storage=f"sqlite:///{self._storage_path}",
-                    direction="maximize", load_if_exists=True)
+                    study_name=STUDY_NAME,
+                    storage=f"sqlite:///{self._storage_path}",
+                    direction="maximize",
+                    load_if_exists=True,
+                )
             except Exception as exc:  # sqlalchemy / sqlite errors: locked, unreadable, full disk
-                raise StoreError(f"cannot open the optuna study {self._storage_path}: {exc}",
-                                 hint="check the run folder; a corrupted study.sqlite3 cannot be resumed") from exc
+                raise StoreError(
+                    f"cannot open the optuna study {self._storage_path}: {exc}",
+                    hint="check the run folder; a corrupted study.sqlite3 cannot be resumed",
+                ) from exc
         return self._study
 
     def enqueue(self, points: Sequence[Point]) -> None:
@@ -66,15 +71,19 @@ class TPESearch:
         for point in points:
             if not self.space.contains(point):
                 raise ValueError(f"seed point {point} is outside the search space")
-            study.enqueue_trial(dict(point), skip_if_exists=True)
+            study.enqueue_trial(point.params(), skip_if_exists=True)
 
     def pending(self) -> list[Proposal]:
         """Trials asked but never told (the process was killed mid-trial), oldest first."""
         optuna = _optuna()
         study = self._open()
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        return [Proposal(t.number, dict(t.params), queued="fixed_params" in getattr(t, "system_attrs", {}))
-                for t in sorted(running, key=lambda t: t.number)]
+        return [
+            Proposal(
+                t.number, Point.from_params(t.params), queued="fixed_params" in getattr(t, "system_attrs", {})
+            )
+            for t in sorted(running, key=lambda t: t.number)
+        ]
 
     def ask(self) -> Proposal:
         optuna = _optuna()
@@ -82,26 +91,36 @@ class TPESearch:
         trials = study.get_trials(deepcopy=False)
         waiting = any(t.state == optuna.trial.TrialState.WAITING for t in trials)  # ask() takes it first
         study.sampler = optuna.samplers.TPESampler(
-            seed=_derived_seed(self.seed, len(trials)), n_startup_trials=self.startup_trials)
+            seed=_derived_seed(self.seed, len(trials)), n_startup_trials=self.startup_trials
+        )
         trial = study.ask()
         return Proposal(trial.number, self._suggest(trial), queued=waiting)
 
     def _suggest(self, trial: Any) -> Point:
         s = self.space
-        point: Point = {
-            "instruction": trial.suggest_categorical("instruction", list(range(s.instruction_slots))),
-            "labels": trial.suggest_categorical("labels", list(s.label_styles)),
-            "demos": trial.suggest_categorical("demos", list(s.demo_strategies)),
-            "format": trial.suggest_categorical("format", list(s.output_formats)),
-        }
-        if point["demos"] != "none":
-            point["k"] = trial.suggest_categorical("k", list(s.k_choices))
-        if point["demos"] in ("fixed", "stratified"):
-            point["demo_set"] = trial.suggest_categorical("demo_set", list(range(s.demo_sets)))
-            point["fixed_layout"] = trial.suggest_categorical("fixed_layout", list(s.fixed_layouts))
-        if point["demos"] == "retrieved":
-            point["retriever"] = trial.suggest_categorical("retriever", list(s.retrievers))
-            point["layout"] = trial.suggest_categorical("layout", list(s.layouts))
+        instruction = trial.suggest_categorical("instruction", list(range(s.instruction_slots)))
+        labels = trial.suggest_categorical("labels", list(s.label_styles))
+        demos = trial.suggest_categorical("demos", list(s.demo_strategies))
+        point = Point(
+            instruction=instruction,
+            labels=labels,
+            demos=demos,
+            format=trial.suggest_categorical("format", list(s.output_formats)),
+        )
+        if demos != "none":
+            point = replace(point, k=trial.suggest_categorical("k", list(s.k_choices)))
+        if demos in ("fixed", "stratified"):
+            point = replace(
+                point,
+                demo_set=trial.suggest_categorical("demo_set", list(range(s.demo_sets))),
+                fixed_layout=trial.suggest_categorical("fixed_layout", list(s.fixed_layouts)),
+            )
+        if demos == "retrieved":
+            point = replace(
+                point,
+                retriever=trial.suggest_categorical("retriever", list(s.retrievers)),
+                layout=trial.suggest_categorical("layout", list(s.layouts)),
+            )
         return point
 
     def tell(self, number: int, value: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +135,8 @@ _VALID_FORM = {
     "csv": "comma-separated with a header row",
     "parquet": "a Parquet table",
 }
+
+
 # CSV cells are kept verbatim: no number guessing ("00123" stays "00123") and no NA guessing
 # ("NA" and "null" are text, not missing values).
 def _csv_options(datasets: Any, path: Path) -> dict[str, Any]:
@@ -178,7 +180,11 @@ def _load_with_datasets(builder: str, path: Path) -> list[dict[str, Any]]:
         options = _csv_options(datasets, path) if builder == "csv" else {}
         with tempfile.TemporaryDirectory(prefix="promptopt-ds-") as cache:
             table = datasets.load_dataset(
-                builder, data_files=str(path), split="train", cache_dir=cache, keep_in_memory=True,
+                builder,
+                data_files=str(path),
+                split="train",
+                cache_dir=cache,
+                keep_in_memory=True,
                 **options,
             )
             return list(table.to_list())
@@ -235,10 +241,3 @@ def _overlap_warnings(splits: dict[str, tuple[Example, ...]]) -> Iterable[str]:
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
-
-
-def check_same_data(task: Task, info: Mapping[str, Any]) -> None:
-    if dict(task.data_hashes) != info.get("data_hashes"):
-        raise DataError(f"the data files of task {task.name!r} changed since this run started",
-                        hint="resume with the data the run was started on (see data_hashes in run.json), "
-                             "or start a new run")

@@ -130,9 +130,7 @@ def parse_task_mapping(raw: Mapping[str, Any], *, source: Path | None = None) ->
 def _data_spec(data: Mapping[str, Any], where: str) -> DataSpec:
     fmt = data.get("format")
     if fmt is not None and fmt not in ("json", "csv", "parquet"):
-        raise TaskError(
-            f"{where} [data]: format {fmt!r} is not supported", hint="use json, csv or parquet"
-        )
+        raise TaskError(f"{where} [data]: format {fmt!r} is not supported", hint="use json, csv or parquet")
     return DataSpec(
         dir=str(data.get("dir", "")),
         train=_required_str(data, "train", f"{where} [data]"),
@@ -179,8 +177,9 @@ def _optional_str(raw: Mapping[str, Any], key: str, where: str) -> str | None:
     return _required_str(raw, key, where)
 
 
-def sample(examples: tuple[Example, ...], n: int | None, *, seed: int,
-           stratified: bool = False) -> tuple[Example, ...]:
+def sample(
+    examples: tuple[Example, ...], n: int | None, *, seed: int, stratified: bool = False
+) -> tuple[Example, ...]:
     """A deterministic slice of ``n`` examples (all when ``n`` is None or too large).
 
     Data files are often sorted by label, so the slice is a seeded random draw, never the first

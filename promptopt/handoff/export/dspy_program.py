@@ -121,8 +121,13 @@ def program_source(artifact_name: str, artifact: Mapping[str, Any]) -> str:
     else:
         what = f"{len(demos.get('examples', []))} fixed"
     module = artifact_name.rsplit(".", 1)[0]
-    values = {"__RUN__": str(artifact["source"]["run_id"]), "__CANDIDATE__": str(artifact["source"]["candidate_id"]),
-              "__DEMOS__": what, "__MODULE__": module, "__ARTIFACT__": repr(artifact_name)}
+    values = {
+        "__RUN__": str(artifact["source"]["run_id"]),
+        "__CANDIDATE__": str(artifact["source"]["candidate_id"]),
+        "__DEMOS__": what,
+        "__MODULE__": module,
+        "__ARTIFACT__": repr(artifact_name),
+    }
     text = _SOURCE
     for token, value in values.items():
         text = text.replace(token, value)

@@ -43,7 +43,9 @@ _MARK_ANSWERS = ("\x00answer-1\x00", "\x00answer-2\x00")
 Template = dict[str, Any]
 
 
-def messages_template(candidate: Candidate, labels: Sequence[str], fixed_demos: Sequence[Example]) -> Template:
+def messages_template(
+    candidate: Candidate, labels: Sequence[str], fixed_demos: Sequence[Example]
+) -> Template:
     """``{"messages": [...], "demos": None | {...}}`` for ``candidate`` (see the module doc)."""
     if candidate.demo_strategy != "retrieved":
         return {"messages": render(candidate, labels, fixed_demos, INPUT), "demos": None}
@@ -54,8 +56,10 @@ def messages_template(candidate: Candidate, labels: Sequence[str], fixed_demos: 
     order = "most_similar_last" if _first_shown(two) == 0 else "most_similar_first"
     if candidate.demo_layout == "turns":
         turns = [_unmark(m, 0) for m in one[1:-1]]
-        return {"messages": [system, {"slot": "demos"}, _unmark(one[-1], 0)],
-                "demos": {"layout": "turns", "messages": turns, "order": order}}
+        return {
+            "messages": [system, {"slot": "demos"}, _unmark(one[-1], 0)],
+            "demos": {"layout": "turns", "messages": turns, "order": order},
+        }
     return _block_template(system, one[-1], two[-1], order)
 
 
@@ -65,7 +69,11 @@ def _marker(i: int) -> Example:
 
 def _spans(content: str, i: int) -> tuple[int, int]:
     """Where demo ``i`` starts and ends in ``content`` (its first and last marker)."""
-    found = [(content.find(m), content.find(m) + len(m)) for m in (_MARK_TEXTS[i], _MARK_ANSWERS[i]) if m in content]
+    found = [
+        (content.find(m), content.find(m) + len(m))
+        for m in (_MARK_TEXTS[i], _MARK_ANSWERS[i])
+        if m in content
+    ]
     if not found:
         raise ValueError(f"demo marker {i} was not rendered")
     return min(s for s, _ in found), max(e for _, e in found)
@@ -81,25 +89,27 @@ def _block_template(system: Message, one: Message, two: Message, order: str) -> 
     between two items; then prefix + join(separator, items) + suffix is the message."""
     start, end = _spans(one["content"], 0)
     first = 0 if order == "most_similar_last" else 1
-    separator = two["content"][_spans(two["content"], first)[1]:_spans(two["content"], 1 - first)[0]]
+    separator = two["content"][_spans(two["content"], first)[1] : _spans(two["content"], 1 - first)[0]]
     prefix, item, suffix = one["content"][:start], one["content"][start:end], one["content"][end:]
     # text written before (after) every demo reads better inside the item than split between
     # the prefix (suffix) and the separator; whitespace stays with the separator
     head = _common_suffix(prefix, separator).lstrip()
-    tail = _common_prefix(suffix, separator[:len(separator) - len(head)]).rstrip()
-    prefix, suffix = prefix[:len(prefix) - len(head)], suffix[len(tail):]
-    separator, item = separator[len(tail):len(separator) - len(head)], head + item + tail
+    tail = _common_prefix(suffix, separator[: len(separator) - len(head)]).rstrip()
+    prefix, suffix = prefix[: len(prefix) - len(head)], suffix[len(tail) :]
+    separator, item = separator[len(tail) : len(separator) - len(head)], head + item + tail
     content = (prefix + DEMOS + suffix).replace(_MARK_INPUT, INPUT)
     item = _unmark({"role": "", "content": item}, 0)["content"]
-    return {"messages": [system, {"role": one["role"], "content": content}],
-            "demos": {"layout": "block", "item": item, "separator": separator, "order": order}}
+    return {
+        "messages": [system, {"role": one["role"], "content": content}],
+        "demos": {"layout": "block", "item": item, "separator": separator, "order": order},
+    }
 
 
 def _common_suffix(a: str, b: str) -> str:
     n = 0
     while n < min(len(a), len(b)) and a[len(a) - 1 - n] == b[len(b) - 1 - n]:
         n += 1
-    return b[len(b) - n:]
+    return b[len(b) - n :]
 
 
 def _common_prefix(a: str, b: str) -> str:
@@ -110,8 +120,12 @@ def _common_prefix(a: str, b: str) -> str:
 
 
 def _unmark(message: Message, i: int) -> Message:
-    content = (message["content"].replace(_MARK_TEXTS[i], TEXT).replace(_MARK_ANSWERS[i], ANSWER)
-               .replace(_MARK_INPUT, INPUT))
+    content = (
+        message["content"]
+        .replace(_MARK_TEXTS[i], TEXT)
+        .replace(_MARK_ANSWERS[i], ANSWER)
+        .replace(_MARK_INPUT, INPUT)
+    )
     return {"role": message["role"], "content": content}
 
 
@@ -126,7 +140,9 @@ def fill(template: Mapping[str, Any], text: str, neighbours: Sequence[tuple[str,
     messages: list[Message] = []
     for message in template["messages"]:
         if "slot" in message:
-            messages.extend(_sub(turn, {"text": t, "answer": a}) for t, a in shown for turn in spec["messages"])
+            messages.extend(
+                _sub(turn, {"text": t, "answer": a}) for t, a in shown for turn in spec["messages"]
+            )
         else:
             messages.append(_sub(message, {"input": text, "demos": block}))
     return messages

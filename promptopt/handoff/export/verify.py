@@ -47,8 +47,11 @@ def plan(artifact: Artifact, task: Task, *, split: str, limit: int | None) -> Ve
         by_id = {e.id: e for e in examples}
         missing = [i for i in ids if i not in by_id]
         if missing:
-            raise DataError(f"{len(missing)} example id(s) of the run are not in the {split} split of task "
-                            f"{task.name!r} (first: {missing[0]})", hint="pass --data-dir with the data the run used")
+            raise DataError(
+                f"{len(missing)} example id(s) of the run are not in the {split} split of task "
+                f"{task.name!r} (first: {missing[0]})",
+                hint="pass --data-dir with the data the run used",
+            )
         examples = tuple(by_id[i] for i in ids)
     chosen = sample(examples, limit, seed=int(evaluation.get("seed", 0)))
     recorded = {str(r["id"]): r for r in stored.get("records", [])}
@@ -57,14 +60,19 @@ def plan(artifact: Artifact, task: Task, *, split: str, limit: int | None) -> Ve
 
 def _check_task(artifact: Artifact, task: Task, split: str) -> None:
     if set(task.labels) != set(artifact.labels):
-        raise DataError(f"task {task.name!r} has other labels than the artifact ({len(task.labels)} against "
-                        f"{len(artifact.labels)})", hint="verify against the task the run optimized")
+        raise DataError(
+            f"task {task.name!r} has other labels than the artifact ({len(task.labels)} against "
+            f"{len(artifact.labels)})",
+            hint="verify against the task the run optimized",
+        )
     recorded = (artifact.data.get("task") or {}).get("data_hashes", {}).get(split)
     found = task.data_hashes.get(split)
     if recorded and found and recorded != found:
-        raise DataError(f"the {split} data of task {task.name!r} differs from the run's "
-                        f"(sha256 {found[:12]}…, the run used {recorded[:12]}…)",
-                        hint="pass --data-dir with the data the run was scored on")
+        raise DataError(
+            f"the {split} data of task {task.name!r} differs from the run's "
+            f"(sha256 {found[:12]}…, the run used {recorded[:12]}…)",
+            hint="pass --data-dir with the data the run was scored on",
+        )
 
 
 @dataclass(frozen=True)
@@ -76,8 +84,13 @@ class Mismatch:
     now_status: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.example_id, "recorded": self.recorded, "now": self.now,
-                "recorded_status": self.recorded_status, "now_status": self.now_status}
+        return {
+            "id": self.example_id,
+            "recorded": self.recorded,
+            "now": self.now,
+            "recorded_status": self.recorded_status,
+            "now_status": self.now_status,
+        }
 
 
 @dataclass(frozen=True)
@@ -104,11 +117,21 @@ class VerifyReport:
         return not self.mismatches
 
     def to_json(self) -> dict[str, Any]:
-        return {"split": self.split, "n": self.n, "accuracy": self.accuracy, "ci_low": self.ci_low,
-                "ci_high": self.ci_high, "invalid": self.invalid, "errors": self.errors,
-                "recorded_accuracy": self.recorded_accuracy, "compared": self.compared,
-                "mismatches": [m.to_json() for m in self.mismatches], "expected": dict(self.expected),
-                "ids_from_run": self.from_run, "ok": self.ok}
+        return {
+            "split": self.split,
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "invalid": self.invalid,
+            "errors": self.errors,
+            "recorded_accuracy": self.recorded_accuracy,
+            "compared": self.compared,
+            "mismatches": [m.to_json() for m in self.mismatches],
+            "expected": dict(self.expected),
+            "ids_from_run": self.from_run,
+            "ok": self.ok,
+        }
 
 
 def compare(verify_plan: VerifyPlan, result: EvalResult, artifact: Artifact) -> VerifyReport:
@@ -124,12 +147,27 @@ def compare(verify_plan: VerifyPlan, result: EvalResult, artifact: Artifact) -> 
         if row.get("status") != "error":
             recorded_outcomes.append(Outcome(gold[record.example_id], row.get("prediction")))
         if (row.get("prediction"), row.get("status")) != (record.prediction, record.status):
-            mismatches.append(Mismatch(record.example_id, row.get("prediction"), record.prediction,
-                                       str(row.get("status")), record.status))
+            mismatches.append(
+                Mismatch(
+                    record.example_id,
+                    row.get("prediction"),
+                    record.prediction,
+                    str(row.get("status")),
+                    record.status,
+                )
+            )
     s = result.scores
     return VerifyReport(
-        split=verify_plan.split, n=s.n, accuracy=s.accuracy, ci_low=s.ci_low, ci_high=s.ci_high,
-        invalid=result.invalid, errors=result.errors,
+        split=verify_plan.split,
+        n=s.n,
+        accuracy=s.accuracy,
+        ci_low=s.ci_low,
+        ci_high=s.ci_high,
+        invalid=result.invalid,
+        errors=result.errors,
         recorded_accuracy=accuracy(recorded_outcomes) if recorded_outcomes else None,
         compared=sum(r.example_id in verify_plan.recorded for r in result.records),
-        mismatches=tuple(mismatches), expected=artifact.data.get("expected") or {}, from_run=verify_plan.from_run)
+        mismatches=tuple(mismatches),
+        expected=artifact.data.get("expected") or {},
+        from_run=verify_plan.from_run,
+    )

@@ -1,7 +1,6 @@
-"""The fine-tuning spec: turn a finished run folder (and its task data) into a reviewable
-hand-off for fine-tuning, with no model call.
+"""The fine-tuning spec: turn a finished run folder (read through :mod:`promptopt.run.reader`)
+and its task data into a reviewable hand-off for fine-tuning, with no model call.
 
-- :mod:`.rundata` reads the run folder;
 - :mod:`.datacard` describes and cleans the train split (balance, lengths, duplicates,
   conflicting labels, train/test overlap);
 - :mod:`.chat` builds the chat-format training files;

@@ -33,8 +33,11 @@ def training_system_prompt(instruction: str, labels: Sequence[str]) -> str:
 
 
 def _messages(system: str, example: Example) -> list[dict[str, str]]:
-    return [{"role": "system", "content": system}, {"role": "user", "content": example.text},
-            {"role": "assistant", "content": example.label}]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": example.text},
+        {"role": "assistant", "content": example.label},
+    ]
 
 
 def openai_row(system: str, example: Example) -> Row:
@@ -46,8 +49,9 @@ def hf_row(system: str, example: Example) -> Row:
     return {"prompt": messages[:2], "completion": messages[2:]}
 
 
-def stratified_holdout(examples: Sequence[Example], fraction: float, *,
-                       seed: int) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+def stratified_holdout(
+    examples: Sequence[Example], fraction: float, *, seed: int
+) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
     """Split into ``(train, val)``: ``floor(fraction * n)`` seeded picks from each label's
     ``n`` examples go to val (a label with fewer than ``1 / fraction`` examples keeps them
     all in train). Both parts keep the input order."""
@@ -61,5 +65,7 @@ def stratified_holdout(examples: Sequence[Example], fraction: float, *,
     for label in sorted(by_label):
         indices = by_label[label]
         val.update(rng.sample(indices, int(fraction * len(indices))))
-    return (tuple(e for i, e in enumerate(examples) if i not in val),
-            tuple(e for i, e in enumerate(examples) if i in val))
+    return (
+        tuple(e for i, e in enumerate(examples) if i not in val),
+        tuple(e for i, e in enumerate(examples) if i in val),
+    )

@@ -45,8 +45,10 @@ class Lengths:
 
     @staticmethod
     def of(examples: Sequence[Example]) -> Lengths:
-        return Lengths(chars=Spread.of([len(e.text) for e in examples]),
-                       words=Spread.of([len(e.text.split()) for e in examples]))
+        return Lengths(
+            chars=Spread.of([len(e.text) for e in examples]),
+            words=Spread.of([len(e.text.split()) for e in examples]),
+        )
 
 
 @dataclass(frozen=True)
@@ -117,32 +119,48 @@ class DataCard:
 
     def to_json(self) -> dict[str, Any]:
         cleaning = {k: v for k, v in asdict(self.cleaning).items() if k != "usable"}
-        return {"task": self.task, "labels": list(self.labels), "n_labels": len(self.labels),
-                "classes": [asdict(c) for c in self.classes],
-                "imbalance_max_over_min": _finite(self.imbalance()),
-                "lengths": {"train": asdict(self.lengths_train), "test": asdict(self.lengths_test)},
-                "train_cleaning": {**cleaning, "usable": len(self.cleaning.usable)},
-                "overlap": {"train_examples_in_test_split": self.overlap_full_test,
-                            "train_examples_in_gate_test": self.overlap_gate,
-                            "normalisation": "lower-case, whitespace folded"},
-                "test_n": self.test_n, "test_split_n": self.test_split_n}
+        return {
+            "task": self.task,
+            "labels": list(self.labels),
+            "n_labels": len(self.labels),
+            "classes": [asdict(c) for c in self.classes],
+            "imbalance_max_over_min": _finite(self.imbalance()),
+            "lengths": {"train": asdict(self.lengths_train), "test": asdict(self.lengths_test)},
+            "train_cleaning": {**cleaning, "usable": len(self.cleaning.usable)},
+            "overlap": {
+                "train_examples_in_test_split": self.overlap_full_test,
+                "train_examples_in_gate_test": self.overlap_gate,
+                "normalisation": "lower-case, whitespace folded",
+            },
+            "test_n": self.test_n,
+            "test_split_n": self.test_split_n,
+        }
 
 
 def _finite(value: float) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def data_card(task_name: str, labels: Sequence[str], train: Sequence[Example], test_split: Sequence[Example],
-              gate: Sequence[Example]) -> DataCard:
+def data_card(
+    task_name: str,
+    labels: Sequence[str],
+    train: Sequence[Example],
+    test_split: Sequence[Example],
+    gate: Sequence[Example],
+) -> DataCard:
     """Describe ``train`` against the whole test split and the run's test slice ``gate``."""
     cleaning = clean(train, (e.text for e in test_split))
     gate_texts = {normalize(e.text) for e in gate}
     counts, usable, tests = (Counter(e.label for e in xs) for xs in (train, cleaning.usable, gate))
     return DataCard(
-        task=task_name, labels=tuple(labels),
+        task=task_name,
+        labels=tuple(labels),
         classes=tuple(ClassRow(label, counts[label], usable[label], tests[label]) for label in labels),
-        lengths_train=Lengths.of(train), lengths_test=Lengths.of(gate), cleaning=cleaning,
+        lengths_train=Lengths.of(train),
+        lengths_test=Lengths.of(gate),
+        cleaning=cleaning,
         overlap_full_test=cleaning.test_overlap_examples,
         overlap_gate=sum(normalize(e.text) in gate_texts for e in train),
-        test_n=len(gate), test_split_n=len(test_split),
+        test_n=len(gate),
+        test_split_n=len(test_split),
     )

@@ -18,13 +18,16 @@ prompt's mean call latency exceeds the user's limit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from promptopt.evaluate.evaluator import ExampleRecord
 from promptopt.handoff.finetune.datacard import DataCard
 from promptopt.handoff.finetune.economics import Economics
-from promptopt.handoff.finetune.rundata import Latency
+from promptopt.handoff.format import pct
+from promptopt.run.reader import Latency
+from promptopt.run.summary import RunSummary
 
 Status = Literal["met", "not met", "not shown", "unknown"]
 Verdict = Literal["go", "not yet", "no"]
@@ -48,38 +51,58 @@ class Decision:
     why: tuple[str, ...]
 
 
-def check_ceiling(summary: Mapping[str, Any]) -> Check:
+def check_ceiling(summary: RunSummary) -> Check:
     title = "the prompt ceiling was reached"
-    plateau = summary.get("plateau") or {}
-    if plateau.get("plateau"):
-        return Check("a", title, "met", f"the plateau test declared the ceiling ({plateau.get('reason')}); "
-                     f"dev ceiling {_pct(plateau.get('ceiling'))} [{_pct(plateau.get('ceiling_low'))}, "
-                     f"{_pct(plateau.get('ceiling_high'))}]")
-    reason = plateau.get("reason") or "no plateau evidence was recorded"
-    return Check("a", title, "not shown",
-                 f"the run stopped by {summary.get('stop_reason')!r} before the plateau test "
-                 f"passed (last check: {reason})",
-                 "search longer (a larger budget) until the plateau test declares the ceiling")
+    plateau = summary.plateau
+    if plateau is not None and plateau.plateau:
+        return Check(
+            "a",
+            title,
+            "met",
+            f"the plateau test declared the ceiling ({plateau.reason}); "
+            f"dev ceiling {pct(plateau.ceiling)} [{pct(plateau.ceiling_low)}, "
+            f"{pct(plateau.ceiling_high)}]",
+        )
+    reason = (plateau.reason if plateau is not None else None) or "no plateau evidence was recorded"
+    return Check(
+        "a",
+        title,
+        "not shown",
+        f"the run stopped by {summary.stop_reason!r} before the plateau test passed (last check: {reason})",
+        "search longer (a larger budget) until the plateau test declares the ceiling",
+    )
 
 
-def check_format(labels: Sequence[str], card: DataCard, best_rows: Sequence[Mapping[str, Any]]) -> Check:
+def check_format(labels: Sequence[str], card: DataCard, best_rows: Sequence[ExampleRecord]) -> Check:
     title = "the output format is fixed"
-    invalid = sum(r.get("status") == "invalid" for r in best_rows)
+    invalid = sum(r.status == "invalid" for r in best_rows)
     unseen = [c.label for c in card.classes if c.usable == 0]
     if len(labels) < 2 or unseen:
-        return Check("b", title, "not met", f"{len(labels)} labels; {len(unseen)} have no usable training "
-                     f"example ({', '.join(unseen[:5])})", "give every label training examples")
-    return Check("b", title, "met", f"a closed set of {len(labels)} labels, each with training examples; the "
-                 f"best prompt gave {invalid} answers outside it on {len(best_rows)} test examples")
+        return Check(
+            "b",
+            title,
+            "not met",
+            f"{len(labels)} labels; {len(unseen)} have no usable training example ({', '.join(unseen[:5])})",
+            "give every label training examples",
+        )
+    return Check(
+        "b",
+        title,
+        "met",
+        f"a closed set of {len(labels)} labels, each with training examples; the "
+        f"best prompt gave {invalid} answers outside it on {len(best_rows)} test examples",
+    )
 
 
 def check_examples(card: DataCard, *, min_examples: int, min_per_class: int) -> Check:
     title = f"there are {min_examples}+ good labeled examples"
     usable, small = len(card.cleaning.usable), card.under(min_per_class)
     c = card.cleaning
-    finding = (f"{usable} usable of {c.total} train examples ({c.duplicates} duplicates, "
-               f"{c.conflicting_examples} with conflicting labels, {c.test_overlap_examples} also in test "
-               f"removed); {len(small)} classes under {min_per_class}")
+    finding = (
+        f"{usable} usable of {c.total} train examples ({c.duplicates} duplicates, "
+        f"{c.conflicting_examples} with conflicting labels, {c.test_overlap_examples} also in test "
+        f"removed); {len(small)} classes under {min_per_class}"
+    )
     if usable >= min_examples and not small:
         return Check("c", title, "met", finding)
     need = [f"{min_examples - usable} more examples"] if usable < min_examples else []
@@ -108,9 +131,14 @@ def check_cost(economics: Economics, best_mean_s: float, ledger: Latency, limit_
         return Check("d", title, "met", finding)
     if cost == "not met" and (latency == "not met" or limit_ms is None):
         return Check("d", title, "not met", finding)
-    return Check("d", title, "unknown", finding,
-                 "give the prices of unpriced models (--price-per-mtok-in/--price-per-mtok-out, "
-                 "--target-price-per-mtok-in/--target-price-per-mtok-out) or a latency limit (--max-latency-ms)")
+    return Check(
+        "d",
+        title,
+        "unknown",
+        finding,
+        "give the prices of unpriced models (--price-per-mtok-in/--price-per-mtok-out, "
+        "--target-price-per-mtok-in/--target-price-per-mtok-out) or a latency limit (--max-latency-ms)",
+    )
 
 
 def decide(checks: Sequence[Check]) -> Decision:
@@ -121,9 +149,9 @@ def decide(checks: Sequence[Check]) -> Decision:
         return Decision("no", tuple(f"({c.key}) {c.title}: not met; {c.finding}" for c in blocking))
     if all(c.status == "met" for c in checks):
         return Decision("go", tuple(f"({c.key}) {c.finding}" for c in checks))
-    return Decision("not yet", tuple(f"({c.key}) {c.title}: {c.status}; to settle it: {c.action}"
-                                     for c in checks if c.status != "met"))
-
-
-def _pct(value: object) -> str:
-    return "n/a" if not isinstance(value, int | float) else f"{value:.1%}"
+    return Decision(
+        "not yet",
+        tuple(
+            f"({c.key}) {c.title}: {c.status}; to settle it: {c.action}" for c in checks if c.status != "met"
+        ),
+    )

@@ -44,11 +44,15 @@ class GivenPrice:
     def check(self, flags: str) -> None:
         values = (self.usd_per_mtok_in, self.usd_per_mtok_out)
         if (values[0] is None) != (values[1] is None):
-            raise UsageError(f"{flags} go together (seen: {values[0]}, {values[1]})",
-                             hint="give the input and the output price, in dollars per million tokens")
+            raise UsageError(
+                f"{flags} go together (seen: {values[0]}, {values[1]})",
+                hint="give the input and the output price, in dollars per million tokens",
+            )
         if any(v is not None and (v < 0 or not math.isfinite(v)) for v in values):
-            raise UsageError(f"{flags} must be finite and >= 0 (seen: {values[0]}, {values[1]})",
-                             hint="dollars per million tokens, e.g. 0.15 and 0.60")
+            raise UsageError(
+                f"{flags} must be finite and >= 0 (seen: {values[0]}, {values[1]})",
+                hint="dollars per million tokens, e.g. 0.15 and 0.60",
+            )
 
 
 def resolve_price(model: str, given: GivenPrice, price: PriceFn) -> Price | None:
@@ -158,8 +162,10 @@ class Economics:
             return "not met", "the fine-tuned model would cost as much or more per classification"
         months = self.break_even_months
         if months is None:
-            return "met", (f"cheaper per classification; pays back within {PAYBACK_MONTHS:.0f} months "
-                           f"if the fine-tuning job costs under ${self.affordable_training_usd:,.2f}")
+            return "met", (
+                f"cheaper per classification; pays back within {PAYBACK_MONTHS:.0f} months "
+                f"if the fine-tuning job costs under ${self.affordable_training_usd:,.2f}"
+            )
         if months <= PAYBACK_MONTHS:
             return "met", f"pays back in {months:.1f} months"
         return "not met", f"pays back only after {months:.1f} months (> {PAYBACK_MONTHS:.0f})"

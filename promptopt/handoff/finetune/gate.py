@@ -30,15 +30,19 @@ def ids_sha256(ids: Sequence[str]) -> str:
 
 def eval_command(model: str = MODEL_PLACEHOLDER) -> str:
     """Run from the spec folder."""
-    return (f"promptopt eval {GATE_DIR}/task.toml --data-dir {GATE_DIR} --split test --model {model} "
-            "--no-cache --json gate_result.json --records gate_records.jsonl")
+    return (
+        f"promptopt eval {GATE_DIR}/task.toml --data-dir {GATE_DIR} --split test --model {model} "
+        "--no-cache --json gate_result.json --records gate_records.jsonl"
+    )
 
 
 def check_command() -> str:
     """Exit 0 when the result covers every gate example without errors and beats the gate."""
-    return ("python -c \"import json,sys; r=json.load(open('gate_result.json')); g=json.load(open('gate.json')); "
-            "ok=r['errors']==0 and r['n']==g['n'] and r['accuracy']>g['must_beat']['accuracy']; "
-            "print('PASS' if ok else 'FAIL', r['accuracy'], 'vs', g['must_beat']['accuracy']); sys.exit(0 if ok else 1)\"")
+    return (
+        "python -c \"import json,sys; r=json.load(open('gate_result.json')); g=json.load(open('gate.json')); "
+        "ok=r['errors']==0 and r['n']==g['n'] and r['accuracy']>g['must_beat']['accuracy']; "
+        "print('PASS' if ok else 'FAIL', r['accuracy'], 'vs', g['must_beat']['accuracy']); sys.exit(0 if ok else 1)\""
+    )
 
 
 @dataclass(frozen=True)
@@ -57,17 +61,30 @@ class Gate:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "task": self.task, "run_id": self.run_id, "split": "test", "n": len(self.test_ids),
-            "test_ids": list(self.test_ids), "test_ids_sha256": ids_sha256(self.test_ids),
+            "task": self.task,
+            "run_id": self.run_id,
+            "split": "test",
+            "n": len(self.test_ids),
+            "test_ids": list(self.test_ids),
+            "test_ids_sha256": ids_sha256(self.test_ids),
             "data_hashes": dict(self.data_hashes),
-            "must_beat": {"metric": "accuracy", "accuracy": self.accuracy, "ci95": list(self.ci),
-                          "macro_f1": self.macro_f1, "what": "the best prompt's test accuracy",
-                          "candidate_id": self.best_candidate_id, "model": self.prompted_model},
-            "rule": ("a fine-tuned model passes when it answers all n gate examples without errors and its "
-                     "accuracy is above must_beat.accuracy; it is better beyond noise when the lower bound of "
-                     "its 95% interval is above must_beat.ci95[1]"),
+            "must_beat": {
+                "metric": "accuracy",
+                "accuracy": self.accuracy,
+                "ci95": list(self.ci),
+                "macro_f1": self.macro_f1,
+                "what": "the best prompt's test accuracy",
+                "candidate_id": self.best_candidate_id,
+                "model": self.prompted_model,
+            },
+            "rule": (
+                "a fine-tuned model passes when it answers all n gate examples without errors and its "
+                "accuracy is above must_beat.accuracy; it is better beyond noise when the lower bound of "
+                "its 95% interval is above must_beat.ci95[1]"
+            ),
             "system_prompt": self.system_prompt,
-            "command": eval_command(), "check_command": check_command(),
+            "command": eval_command(),
+            "check_command": check_command(),
             "cwd": "the spec folder (the folder that holds gate.json)",
         }
 
@@ -78,23 +95,47 @@ def _toml_string(text: str) -> str:
 
 
 def _jsonl(examples: Sequence[Example]) -> str:
-    return "".join(json.dumps({"text": e.text, "label": e.label}, ensure_ascii=False) + "\n" for e in examples)
+    return "".join(
+        json.dumps({"text": e.text, "label": e.label}, ensure_ascii=False) + "\n" for e in examples
+    )
 
 
-def gate_task_files(gate: Gate, *, description: str, labels: Sequence[str], test: Sequence[Example],
-                    train: Sequence[Example], dev: Sequence[Example]) -> dict[str, str]:
+def gate_task_files(
+    gate: Gate,
+    *,
+    description: str,
+    labels: Sequence[str],
+    test: Sequence[Example],
+    train: Sequence[Example],
+    dev: Sequence[Example],
+) -> dict[str, str]:
     """The gate task's files, by path relative to the spec folder."""
-    toml = "\n".join([
-        f"# The eval gate of run {gate.run_id}: its {len(test)} test examples, in run order.",
-        f"# Check a fine-tuned model from the spec folder with: {eval_command()}",
-        f"name = {_toml_string(gate.task + '-gate')}",
-        f"description = {_toml_string(description)}",
-        'metric = "accuracy"',
-        f"instruction = {_toml_string(gate.instruction)}",
-        "", "[fields]", 'input = "text"', 'label = "label"',
-        "", "[data]", 'dir = "."', 'train = "train.jsonl"', 'dev = "dev.jsonl"', 'test = "test.jsonl"',
-        'labels = "labels.txt"', "",
-    ])
-    return {f"{GATE_DIR}/task.toml": toml, f"{GATE_DIR}/test.jsonl": _jsonl(test),
-            f"{GATE_DIR}/train.jsonl": _jsonl(train), f"{GATE_DIR}/dev.jsonl": _jsonl(dev),
-            f"{GATE_DIR}/labels.txt": "".join(f"{label}\n" for label in labels)}
+    toml = "\n".join(
+        [
+            f"# The eval gate of run {gate.run_id}: its {len(test)} test examples, in run order.",
+            f"# Check a fine-tuned model from the spec folder with: {eval_command()}",
+            f"name = {_toml_string(gate.task + '-gate')}",
+            f"description = {_toml_string(description)}",
+            'metric = "accuracy"',
+            f"instruction = {_toml_string(gate.instruction)}",
+            "",
+            "[fields]",
+            'input = "text"',
+            'label = "label"',
+            "",
+            "[data]",
+            'dir = "."',
+            'train = "train.jsonl"',
+            'dev = "dev.jsonl"',
+            'test = "test.jsonl"',
+            'labels = "labels.txt"',
+            "",
+        ]
+    )
+    return {
+        f"{GATE_DIR}/task.toml": toml,
+        f"{GATE_DIR}/test.jsonl": _jsonl(test),
+        f"{GATE_DIR}/train.jsonl": _jsonl(train),
+        f"{GATE_DIR}/dev.jsonl": _jsonl(dev),
+        f"{GATE_DIR}/labels.txt": "".join(f"{label}\n" for label in labels),
+    }

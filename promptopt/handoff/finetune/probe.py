@@ -33,11 +33,17 @@ def run_probe(train: Sequence[Example], test: Sequence[Example], *, seed: int) -
     from sklearn.pipeline import make_pipeline, make_union
 
     start = time.perf_counter()
-    features = make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                          TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True))
+    features = make_union(
+        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+    )
     model = make_pipeline(features, LogisticRegression(C=10.0, max_iter=2000))
     model.fit([e.text for e in train], [e.label for e in train])
     predicted = model.predict([e.text for e in test])
     outcomes = [Outcome(gold=e.label, predicted=str(p)) for e, p in zip(test, predicted, strict=True)]
-    return ProbeResult(method=METHOD, n_train=len(train), scores=score(outcomes, seed=seed),
-                       seconds=time.perf_counter() - start)
+    return ProbeResult(
+        method=METHOD,
+        n_train=len(train),
+        scores=score(outcomes, seed=seed),
+        seconds=time.perf_counter() - start,
+    )

@@ -38,8 +38,9 @@ from promptopt.handoff.finetune.economics import (
 )
 from promptopt.handoff.finetune.gate import Gate, gate_task_files
 from promptopt.handoff.finetune.probe import ProbeResult, run_probe
-from promptopt.handoff.finetune.rundata import RunData, run_test_examples
+from promptopt.handoff.format import clean_json
 from promptopt.prompt.render import system_message
+from promptopt.run.reader import FinishedRun, Latency, run_test_examples
 from promptopt.run.store import atomic_write
 from promptopt.task.spec import Example, Task
 
@@ -66,14 +67,24 @@ class SpecOptions:
         """Raise UsageError for a value that cannot be used."""
         self.prompted_price.check("--price-per-mtok-in and --price-per-mtok-out")
         self.target_price.check("--target-price-per-mtok-in and --target-price-per-mtok-out")
-        for flag, value in (("--monthly-volume", self.monthly_volume), ("--epochs", self.epochs),
-                            ("--min-per-class", self.min_per_class)):
+        for flag, value in (
+            ("--monthly-volume", self.monthly_volume),
+            ("--epochs", self.epochs),
+            ("--min-per-class", self.min_per_class),
+        ):
             if value < 1:
-                raise UsageError(f"{flag} must be at least 1 (seen: {value})", hint=f"drop {flag} for the default")
-        for flag, number in (("--train-price-per-mtok", self.train_usd_per_mtok),
-                             ("--max-latency-ms", self.max_latency_ms)):
+                raise UsageError(
+                    f"{flag} must be at least 1 (seen: {value})", hint=f"drop {flag} for the default"
+                )
+        for flag, number in (
+            ("--train-price-per-mtok", self.train_usd_per_mtok),
+            ("--max-latency-ms", self.max_latency_ms),
+        ):
             if number is not None and (number < 0 or not math.isfinite(number)):
-                raise UsageError(f"{flag} must be finite and >= 0 (seen: {number})", hint=f"drop {flag} to leave it unknown")
+                raise UsageError(
+                    f"{flag} must be finite and >= 0 (seen: {number})",
+                    hint=f"drop {flag} to leave it unknown",
+                )
 
 
 def options_from_flags(flags: Mapping[str, Any]) -> SpecOptions:
@@ -86,7 +97,7 @@ def options_from_flags(flags: Mapping[str, Any]) -> SpecOptions:
 
 @dataclass(frozen=True)
 class Spec:
-    run: RunData
+    run: FinishedRun
     task: Task
     options: SpecOptions
     system_prompt: str
@@ -97,36 +108,64 @@ class Spec:
     probe: ProbeResult | None
     economics: Economics
     best_latency_s: float
+    task_latency: Latency
     checks: tuple[Check, ...]
     decision: Decision
     gate: Gate
 
 
-def build_spec(run: RunData, task: Task, options: SpecOptions, price: PriceFn) -> Spec:
+def build_spec(run: FinishedRun, task: Task, options: SpecOptions, price: PriceFn) -> Spec:
     """Compute the whole spec (no model call; ``price`` only looks prices up)."""
     options.check()
     gate_examples = run_test_examples(run, task)
     card = data_card(task.name, task.labels, task.split("train"), task.split("test"), gate_examples)
     system = chat.training_system_prompt(run.best.instruction, task.labels)
-    train, val = chat.stratified_holdout(card.cleaning.usable, options.val_fraction, seed=run.seed)
+    train, val = chat.stratified_holdout(card.cleaning.usable, options.val_fraction, seed=run.info.seed)
     economics = estimate_economics(run, task, options, price, system=system, train=train)
-    best_latency = _mean([float(r["latency_s"]) for r in run.best_test_rows if r["status"] != "error"])
-    checks = (check_ceiling(run.summary), check_format(task.labels, card, run.best_test_rows),
-              check_examples(card, min_examples=options.min_examples, min_per_class=options.min_per_class),
-              check_cost(economics, best_latency, run.task_latency, options.max_latency_ms))
-    return Spec(run=run, task=task, options=options, system_prompt=system, train=train, val=val,
-                gate_examples=gate_examples, card=card,
-                probe=run_probe(card.cleaning.usable, gate_examples, seed=run.seed),
-                economics=economics, best_latency_s=best_latency, checks=checks, decision=decide(checks),
-                gate=_gate(run, task, system))
+    best_latency = _mean([r.latency_s for r in run.best_test_rows if r.status != "error"])
+    latency = run.task_latency()
+    checks = (
+        check_ceiling(run.summary),
+        check_format(task.labels, card, run.best_test_rows),
+        check_examples(card, min_examples=options.min_examples, min_per_class=options.min_per_class),
+        check_cost(economics, best_latency, latency, options.max_latency_ms),
+    )
+    return Spec(
+        run=run,
+        task=task,
+        options=options,
+        system_prompt=system,
+        train=train,
+        val=val,
+        gate_examples=gate_examples,
+        card=card,
+        probe=run_probe(card.cleaning.usable, gate_examples, seed=run.info.seed),
+        economics=economics,
+        best_latency_s=best_latency,
+        task_latency=latency,
+        checks=checks,
+        decision=decide(checks),
+        gate=_gate(run, task, system),
+    )
 
 
-def _gate(run: RunData, task: Task, system: str) -> Gate:
-    ci = run.summary.get("best_test_ci") or [float("nan"), float("nan")]
-    return Gate(task=task.name, run_id=run.run_id, test_ids=run.test_ids, data_hashes=dict(task.data_hashes),
-                accuracy=float(run.summary["best_test_accuracy"]), ci=(float(ci[0]), float(ci[1])),
-                macro_f1=run.summary.get("best_test_macro_f1"), best_candidate_id=run.best.id,
-                prompted_model=run.model, instruction=run.best.instruction, system_prompt=system)
+def _gate(run: FinishedRun, task: Task, system: str) -> Gate:
+    run.require_test_score()
+    s = run.summary
+    ci = s.best_test_ci or (float("nan"), float("nan"))
+    return Gate(
+        task=task.name,
+        run_id=run.run_id,
+        test_ids=run.info.test_ids,
+        data_hashes=dict(task.data_hashes),
+        accuracy=float(s.best_test_accuracy or 0.0),
+        ci=ci,
+        macro_f1=s.best_test_macro_f1,
+        best_candidate_id=run.best.id,
+        prompted_model=run.info.model,
+        instruction=run.best.instruction,
+        system_prompt=system,
+    )
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -136,34 +175,51 @@ def _mean(values: Sequence[float]) -> float:
 # -- economics --------------------------------------------------------------------------------
 
 
-def tokens_per_char(run: RunData, task: Task) -> float:
+def tokens_per_char(run: FinishedRun, task: Task) -> float:
     """Prompt tokens per character of rendered text, measured on the zero-shot baseline's test
     calls (its prompt is the training prompt's shape: instruction, labels, input)."""
     if run.baseline is None:
         return DEFAULT_TOKENS_PER_CHAR
     by_id = {e.id: e for e in task.split("test")}
-    rows = [r for r in run.baseline_test_rows if r["status"] != "error" and r["example_id"] in by_id]
+    rows = [r for r in run.baseline_test_rows if r.status != "error" and r.example_id in by_id]
     system = len(system_message(run.baseline, task.labels))
-    chars = sum(system + len(by_id[r["example_id"]].text) for r in rows)
-    tokens = sum(int(r["prompt_tokens"]) for r in rows)
+    chars = sum(system + len(by_id[r.example_id].text) for r in rows)
+    tokens = sum(r.prompt_tokens for r in rows)
     return tokens / chars if chars and tokens else DEFAULT_TOKENS_PER_CHAR
 
 
-def estimate_economics(run: RunData, task: Task, options: SpecOptions, price: PriceFn, *, system: str,
-                       train: Sequence[Example]) -> Economics:
+def estimate_economics(
+    run: FinishedRun,
+    task: Task,
+    options: SpecOptions,
+    price: PriceFn,
+    *,
+    system: str,
+    train: Sequence[Example],
+) -> Economics:
     rate = tokens_per_char(run, task)
-    ok = [r for r in run.best_test_rows if r["status"] != "error"]
-    measured = PerCall(_mean([float(r["prompt_tokens"]) for r in ok]), _mean([float(r["completion_tokens"]) for r in ok]))
+    ok = [r for r in run.best_test_rows if r.status != "error"]
+    measured = PerCall(
+        _mean([float(r.prompt_tokens) for r in ok]), _mean([float(r.completion_tokens) for r in ok])
+    )
     gate = run_test_examples(run, task)
-    estimated = PerCall(rate * (len(system) + _mean([len(e.text) for e in gate])),
-                        max(1.0, rate * _mean([len(e.label) for e in gate])))
+    estimated = PerCall(
+        rate * (len(system) + _mean([len(e.text) for e in gate])),
+        max(1.0, rate * _mean([len(e.label) for e in gate])),
+    )
     target = fine_tuned_name(options.target_model)
     return Economics(
-        prompted=Side(run.model, measured, True, resolve_price(run.model, options.prompted_price, price)),
+        prompted=Side(
+            run.info.model, measured, True, resolve_price(run.info.model, options.prompted_price, price)
+        ),
         fine_tuned=Side(target, estimated, False, resolve_price(target, options.target_price, price)),
-        training=Training(tokens_per_epoch=rate * sum(len(system) + len(e.text) + len(e.label) for e in train),
-                          epochs=options.epochs, usd_per_mtok=options.train_usd_per_mtok),
-        monthly_volume=options.monthly_volume)
+        training=Training(
+            tokens_per_epoch=rate * sum(len(system) + len(e.text) + len(e.label) for e in train),
+            epochs=options.epochs,
+            usd_per_mtok=options.train_usd_per_mtok,
+        ),
+        monthly_volume=options.monthly_volume,
+    )
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -181,15 +237,24 @@ def spec_files(spec: Spec) -> dict[str, str]:
     """Every file of the spec folder, by relative path."""
     system, task = spec.system_prompt, spec.task
     return {
-        "proposal.md": render.proposal_md(spec), "proposal.json": _json(render.proposal_json(spec)),
+        "proposal.md": render.proposal_md(spec),
+        "proposal.json": _json(render.proposal_json(spec)),
         "train.jsonl": _jsonl(chat.openai_row(system, e) for e in spec.train),
         "val.jsonl": _jsonl(chat.openai_row(system, e) for e in spec.val),
         "hf_train.jsonl": _jsonl(chat.hf_row(system, e) for e in spec.train),
         "hf_val.jsonl": _jsonl(chat.hf_row(system, e) for e in spec.val),
-        "eval_gate.md": render.eval_gate_md(spec), "gate.json": _json(render.clean_json(spec.gate.to_json())),
-        "data_card.md": render.data_card_md(spec.card), "data_card.json": _json(render.clean_json(spec.card.to_json())),
-        **gate_task_files(spec.gate, description=task.spec.description, labels=task.labels,
-                          test=spec.gate_examples, train=task.split("train"), dev=task.split("dev")),
+        "eval_gate.md": render.eval_gate_md(spec),
+        "gate.json": _json(clean_json(spec.gate.to_json())),
+        "data_card.md": render.data_card_md(spec.card),
+        "data_card.json": _json(clean_json(spec.card.to_json())),
+        **gate_task_files(
+            spec.gate,
+            description=task.spec.description,
+            labels=task.labels,
+            test=spec.gate_examples,
+            train=task.split("train"),
+            dev=task.split("dev"),
+        ),
     }
 
 
@@ -198,9 +263,11 @@ def check_out_dir(out: Path, *, force: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder", hint="choose a folder for the spec")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"output folder {out} already exists and is not empty "
-                         f"({sum(1 for _ in out.iterdir())} entries); nothing was written",
-                         hint="pass --force to overwrite the spec files in it, or choose another --out")
+        raise UsageError(
+            f"output folder {out} already exists and is not empty "
+            f"({sum(1 for _ in out.iterdir())} entries); nothing was written",
+            hint="pass --force to overwrite the spec files in it, or choose another --out",
+        )
 
 
 def write_spec(files: Mapping[str, str], out: Path, *, force: bool) -> list[Path]:
@@ -213,8 +280,9 @@ def write_spec(files: Mapping[str, str], out: Path, *, force: bool) -> list[Path
     return written
 
 
-def write_for_run(run: RunData, task: Task, options: SpecOptions, price: PriceFn, out: Path, *,
-                  force: bool) -> tuple[Spec, list[Path]]:
+def write_for_run(
+    run: FinishedRun, task: Task, options: SpecOptions, price: PriceFn, out: Path, *, force: bool
+) -> tuple[Spec, list[Path]]:
     """Build the spec of ``run`` and write it to ``out`` (refused if ``out`` is not empty,
     unless ``force``; checked before the work)."""
     check_out_dir(out, force=force)

@@ -34,7 +34,9 @@ from promptopt.evaluate.evaluator import EvalResult, ExampleRecord
 from promptopt.evaluate.paired import discordance, mcnemar_greater
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import stratified_demo_ids
-from promptopt.task.spec import Example, sample
+from promptopt.prompt.render import seed_instruction
+from promptopt.run.reader import FinishedRun, run_test_examples
+from promptopt.task.spec import Example, Task, sample
 
 log = logging.getLogger(__name__)
 
@@ -56,32 +58,76 @@ class Ablation:
     candidate: Candidate
 
 
-def plan(best: Candidate, *, seed_instruction: str, train: Sequence[Example], seed: int) -> tuple[Ablation, ...]:
+def plan(
+    best: Candidate, *, seed_instruction: str, train: Sequence[Example], seed: int
+) -> tuple[Ablation, ...]:
     """The ablations of ``best`` that differ from it, in a fixed order."""
     found: list[Ablation] = []
     if best.instruction != seed_instruction:
-        found.append(Ablation("instruction", "without its instruction changes (the seed instruction)", "instruction",
-                              best.derive(operator="ablate_instruction", instruction=seed_instruction)))
+        found.append(
+            Ablation(
+                "instruction",
+                "without its instruction changes (the seed instruction)",
+                "instruction",
+                best.derive(operator="ablate_instruction", instruction=seed_instruction),
+            )
+        )
     if best.demo_strategy != "none":
-        found.append(Ablation("demos", "without demos", "demos",
-                              best.derive(operator="ablate_demos", demo_strategy="none", demo_ids=(), k=0,
-                                          retriever="word", demo_layout="turns")))
+        found.append(
+            Ablation(
+                "demos",
+                "without demos",
+                "demos",
+                best.derive(
+                    operator="ablate_demos",
+                    demo_strategy="none",
+                    demo_ids=(),
+                    k=0,
+                    retriever="word",
+                    demo_layout="turns",
+                ),
+            )
+        )
     if best.demo_strategy == "retrieved":
-        found.append(Ablation("retrieval", f"without retrieval (the same {best.k} demos for every input, "
-                                           "label-stratified)", "demos", _fixed_demos(best, train, seed)))
+        found.append(
+            Ablation(
+                "retrieval",
+                f"without retrieval (the same {best.k} demos for every input, label-stratified)",
+                "demos",
+                _fixed_demos(best, train, seed),
+            )
+        )
     if best.label_style == "described":
-        found.append(Ablation("label descriptions", "without label descriptions (names only)", "labels",
-                              best.derive(operator="ablate_descriptions", label_style="names", label_descriptions=())))
+        found.append(
+            Ablation(
+                "label descriptions",
+                "without label descriptions (names only)",
+                "labels",
+                best.derive(operator="ablate_descriptions", label_style="names", label_descriptions=()),
+            )
+        )
     if best.output_format == "code":
-        found.append(Ablation("output format", "answers as labels instead of codes", "output",
-                              best.derive(operator="ablate_output_format", output_format="label")))
+        found.append(
+            Ablation(
+                "output format",
+                "answers as labels instead of codes",
+                "output",
+                best.derive(operator="ablate_output_format", output_format="label"),
+            )
+        )
     return tuple(found)
 
 
 def _fixed_demos(best: Candidate, train: Sequence[Example], seed: int) -> Candidate:
     layout = "compact" if best.demo_layout == "labels" else best.demo_layout
-    return best.derive(operator="ablate_retrieval", demo_strategy="stratified", k=0, retriever="word",
-                       demo_ids=stratified_demo_ids(train, best.k, random.Random(seed)), demo_layout=layout)
+    return best.derive(
+        operator="ablate_retrieval",
+        demo_strategy="stratified",
+        k=0,
+        retriever="word",
+        demo_ids=stratified_demo_ids(train, best.k, random.Random(seed)),
+        demo_layout=layout,
+    )
 
 
 def changed_fields(a: Candidate, b: Candidate) -> set[str]:
@@ -101,8 +147,13 @@ def examples_for(test: Sequence[Example], limit: int | None, *, seed: int) -> tu
 class Scorer(Protocol):
     """What the ablations need from an :class:`~promptopt.evaluate.evaluator.Evaluator`."""
 
-    def evaluate(self, candidate: Candidate, examples: Sequence[Example], *,
-                 on_record: Callable[[ExampleRecord], None] | None = None) -> EvalResult: ...
+    def evaluate(
+        self,
+        candidate: Candidate,
+        examples: Sequence[Example],
+        *,
+        on_record: Callable[[ExampleRecord], None] | None = None,
+    ) -> EvalResult: ...
 
 
 @dataclass(frozen=True)
@@ -117,6 +168,10 @@ class Setting:
         return f"{self.model}|temperature={self.temperature:g}|seed={self.seed}"
 
 
+# answered records by candidate id, then example id
+Records = dict[str, dict[str, ExampleRecord]]
+
+
 @dataclass(frozen=True)
 class RecordLog:
     """``ablations.jsonl``: one line per scored example (``ablation``, ``candidate_id``,
@@ -124,12 +179,13 @@ class RecordLog:
 
     path: Path
 
-    def read(self, setting: Setting) -> dict[str, dict[str, dict[str, Any]]]:
+    def read(self, setting: Setting) -> Records:
         """Answered records (failed calls are retried) by candidate id, then example id."""
-        found: dict[str, dict[str, dict[str, Any]]] = {}
+        found: Records = {}
         for row in self._rows():
             if row.get("setting") == setting.key() and row.get("status") != "error":
-                found.setdefault(str(row["candidate_id"]), {}).setdefault(str(row["example_id"]), row)
+                record = ExampleRecord.from_json(row)
+                found.setdefault(str(row["candidate_id"]), {}).setdefault(record.example_id, record)
         return found
 
     def _rows(self) -> list[dict[str, Any]]:
@@ -150,12 +206,20 @@ class RecordLog:
                 handle.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
                 handle.flush()
         except OSError as exc:
-            raise StoreError(f"cannot append to {self.path}: {exc}", hint="check the folder's permissions and free space") from exc
+            raise StoreError(
+                f"cannot append to {self.path}: {exc}", hint="check the folder's permissions and free space"
+            ) from exc
 
 
-def score_ablations(ablations: Sequence[Ablation], examples: Sequence[Example], scorer: Scorer, log_file: RecordLog,
-                    setting: Setting, *, on_record: Callable[[ExampleRecord], None] | None = None
-                    ) -> dict[str, dict[str, dict[str, Any]]]:
+def score_ablations(
+    ablations: Sequence[Ablation],
+    examples: Sequence[Example],
+    scorer: Scorer,
+    log_file: RecordLog,
+    setting: Setting,
+    *,
+    on_record: Callable[[ExampleRecord], None] | None = None,
+) -> Records:
     """Records of every ablation on ``examples`` by candidate id, then example id: the logged
     ones, and the missing ones scored now (each appended to the log as it arrives)."""
     done = log_file.read(setting)
@@ -165,12 +229,17 @@ def score_ablations(ablations: Sequence[Ablation], examples: Sequence[Example], 
         if not missing:
             continue
 
-        def keep(record: ExampleRecord, name: str = ablation.name, bucket: dict[str, Any] = have,
-                 cid: str = ablation.candidate.id) -> None:
-            row = {"ablation": name, "candidate_id": cid, "setting": setting.key(), **record.to_json()}
-            log_file.append(row)
+        def keep(
+            record: ExampleRecord,
+            name: str = ablation.name,
+            bucket: dict[str, ExampleRecord] = have,
+            cid: str = ablation.candidate.id,
+        ) -> None:
+            log_file.append(
+                {"ablation": name, "candidate_id": cid, "setting": setting.key(), **record.to_json()}
+            )
             if record.status != "error":
-                bucket[record.example_id] = row
+                bucket[record.example_id] = record
             if on_record is not None:
                 on_record(record)
 
@@ -208,7 +277,9 @@ class Paired:
         return "not shown"
 
 
-def paired(best: Mapping[str, bool], ablated: Mapping[str, bool], *, seed: int, resamples: int = 2000) -> Paired:
+def paired(
+    best: Mapping[str, bool], ablated: Mapping[str, bool], *, seed: int, resamples: int = 2000
+) -> Paired:
     shared = sorted(best.keys() & ablated.keys())
     d = discordance({k: best[k] for k in shared}, {k: ablated[k] for k in shared})
     nan = float("nan")
@@ -218,9 +289,17 @@ def paired(best: Mapping[str, bool], ablated: Mapping[str, bool], *, seed: int, 
     draws = np.random.default_rng(seed).integers(0, len(shared), size=(resamples, len(shared)))
     low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
     p = min(1.0, 2.0 * min(mcnemar_greater(d.b, d.c), mcnemar_greater(d.c, d.b)))
-    return Paired(n=len(shared), best_accuracy=sum(best[k] for k in shared) / len(shared),
-                  ablated_accuracy=sum(ablated[k] for k in shared) / len(shared), lift=float(diff.mean()),
-                  ci_low=float(low), ci_high=float(high), p_value=p, b=d.b, c=d.c)
+    return Paired(
+        n=len(shared),
+        best_accuracy=sum(best[k] for k in shared) / len(shared),
+        ablated_accuracy=sum(ablated[k] for k in shared) / len(shared),
+        lift=float(diff.mean()),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=p,
+        b=d.b,
+        c=d.c,
+    )
 
 
 @dataclass(frozen=True)
@@ -241,16 +320,69 @@ class Attribution:
     results: tuple[AblationResult, ...]
 
 
-def attribute(ablations: Sequence[Ablation], records: Mapping[str, Mapping[str, Mapping[str, Any]]],
-              best_correct: Mapping[str, bool], example_ids: Sequence[str], setting: Setting) -> Attribution:
+def attribute(
+    ablations: Sequence[Ablation],
+    records: Mapping[str, Mapping[str, ExampleRecord]],
+    best_correct: Mapping[str, bool],
+    example_ids: Sequence[str],
+    setting: Setting,
+) -> Attribution:
     """Compare each ablation's answered records on ``example_ids`` with the best's."""
     wanted = set(example_ids)
     results = []
     for ablation in ablations:
         rows = [r for i, r in records.get(ablation.candidate.id, {}).items() if i in wanted]
-        correct = {str(r["example_id"]): bool(r["correct"]) for r in rows if r["status"] != "error"}
-        results.append(AblationResult(ablation, paired({k: v for k, v in best_correct.items() if k in wanted},
-                                                       correct, seed=setting.seed),
-                                      invalid=sum(r["status"] == "invalid" for r in rows),
-                                      errors=len(wanted) - len(correct)))
+        correct = {r.example_id: r.correct for r in rows if r.status != "error"}
+        results.append(
+            AblationResult(
+                ablation,
+                paired({k: v for k, v in best_correct.items() if k in wanted}, correct, seed=setting.seed),
+                invalid=sum(r.status == "invalid" for r in rows),
+                errors=len(wanted) - len(correct),
+            )
+        )
     return Attribution(tuple(example_ids), setting, tuple(results))
+
+
+# -- the report's ablations of a finished run ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AblationJob:
+    """What the report's ablations score: the ablations of the run's best prompt (``plan``;
+    empty when it has no part beyond the zero-shot seed), a label-stratified sample of the
+    run's test examples, and the run's model setting."""
+
+    plan: tuple[Ablation, ...]
+    examples: tuple[Example, ...]
+    setting: Setting
+
+
+def job_for(run: FinishedRun, task: Task, *, limit: int) -> AblationJob:
+    seed = run.info.seed
+    seed_text = run.baseline.instruction if run.baseline else seed_instruction(task)
+    return AblationJob(
+        plan=plan(run.best, seed_instruction=seed_text, train=task.split("train"), seed=seed),
+        examples=examples_for(run_test_examples(run, task), limit, seed=seed),
+        setting=Setting(run.info.model, run.info.temperature, seed),
+    )
+
+
+def run_job(
+    job: AblationJob,
+    run: FinishedRun,
+    scorer: Scorer | None,
+    log_file: RecordLog,
+    *,
+    on_record: Callable[[ExampleRecord], None] | None = None,
+) -> Attribution:
+    """Score the job's ablations through ``scorer`` (logged answers are reused; ``scorer``
+    may be None only when the plan is empty) and compare each with the best prompt's
+    recorded answers on the same examples."""
+    records: Records = {}
+    if job.plan:
+        if scorer is None:
+            raise ValueError("ablations to score need a scorer")
+        records = score_ablations(job.plan, job.examples, scorer, log_file, job.setting, on_record=on_record)
+    ids = [e.id for e in job.examples]
+    return attribute(job.plan, records, run.history.correct(run.best.id, "test", ids), ids, job.setting)

@@ -9,6 +9,7 @@ check: it is appended to, so an interrupted report resumes its ablations.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -17,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.errors import StoreError, UsageError
+from promptopt.evaluate.evaluator import ExampleRecord
+from promptopt.evaluate.plateau import PlateauEvidence, empty_evidence
 from promptopt.evaluate.scoring import Outcome, confusion_pairs, per_class_recall
-from promptopt.handoff.finetune.render import clean_json
+from promptopt.handoff.format import clean_json
 from promptopt.handoff.report import plots, sections
 from promptopt.handoff.report.ablation import Attribution
 from promptopt.handoff.report.candidates import CandidatePoint, candidate_points, pareto_front
 from promptopt.handoff.report.doc import Block, Heading, Para, to_html, to_markdown
-from promptopt.handoff.report.source import ReportRun
 from promptopt.handoff.report.trajectory import Trajectory, trajectory
 from promptopt.handoff.report.unfixed import (
     StrongSet,
@@ -32,7 +34,9 @@ from promptopt.handoff.report.unfixed import (
     strong_candidates,
     unfixed_errors,
 )
-from promptopt.run.history import Row
+from promptopt.run.events import Evaluated
+from promptopt.run.reader import FinishedRun
+from promptopt.task.spec import Task
 
 OUT_SUBDIR = "report"
 ABLATION_LOG = "ablations.jsonl"
@@ -50,10 +54,14 @@ class Report:
 
     def files(self) -> dict[str, bytes]:
         """Every file of the report folder, by name."""
-        return {"report.md": to_markdown(self.blocks).encode("utf-8"),
-                "report.html": to_html(self.blocks, self.images, title=self.title).encode("utf-8"),
-                "report.json": (json.dumps(clean_json(self.data), indent=2, ensure_ascii=False) + "\n").encode("utf-8"),
-                **self.images}
+        return {
+            "report.md": to_markdown(self.blocks).encode("utf-8"),
+            "report.html": to_html(self.blocks, self.images, title=self.title).encode("utf-8"),
+            "report.json": (json.dumps(clean_json(self.data), indent=2, ensure_ascii=False) + "\n").encode(
+                "utf-8"
+            ),
+            **self.images,
+        }
 
 
 @dataclass(frozen=True)
@@ -72,102 +80,180 @@ class Analysis:
     confusions: tuple[tuple[str, str, int], ...]
 
 
-def analyse(run: ReportRun) -> Analysis:
+def analyse(run: FinishedRun) -> Analysis:
     history, s = run.history, run.summary
-    points = tuple(candidate_points(run.evaluated(), history))
-    strong = strong_candidates(points, mde=(s.get("plateau") or {}).get("mde"))
-    on_test = scored_on_test(history, strong.candidate_ids, run.test_ids) or (run.best.id,)
-    best = _outcomes(run.data.best_test_rows)
-    return Analysis(traj=trajectory(history.events), points=points, front=tuple(pareto_front(points)), strong=strong,
-                    unfixed_dev=unfixed_errors(history, "dev", strong.candidate_ids, run.dev_ids),
-                    unfixed_test=unfixed_errors(history, "test", on_test, run.test_ids),
-                    recall=per_class_recall(best), counts=dict(Counter(o.gold for o in best)),
-                    baseline_recall=per_class_recall(_outcomes(run.data.baseline_test_rows)),
-                    confusions=tuple(confusion_pairs(best, top=TOP_CONFUSIONS)))
+    points = tuple(candidate_points(history.of(Evaluated), history))
+    strong = strong_candidates(points, mde=None if s.plateau is None else s.plateau.mde)
+    on_test = scored_on_test(history, strong.candidate_ids, run.info.test_ids) or (run.best.id,)
+    best = _outcomes(run.best_test_rows)
+    return Analysis(
+        traj=trajectory(history.events),
+        points=points,
+        front=tuple(pareto_front(points)),
+        strong=strong,
+        unfixed_dev=unfixed_errors(history, "dev", strong.candidate_ids, run.info.dev_ids),
+        unfixed_test=unfixed_errors(history, "test", on_test, run.info.test_ids),
+        recall=per_class_recall(best),
+        counts=dict(Counter(o.gold for o in best)),
+        baseline_recall=per_class_recall(_outcomes(run.baseline_test_rows)),
+        confusions=tuple(confusion_pairs(best, top=TOP_CONFUSIONS)),
+    )
 
 
-def _outcomes(rows: Sequence[Row]) -> list[Outcome]:
-    return [Outcome(str(r["gold"]), r["prediction"]) for r in rows if r["status"] != "error"]
+def example_texts(task: Task) -> dict[str, str]:
+    """Texts of the task's dev and test examples, by id (the error lists quote them)."""
+    return {e.id: e.text for e in task.split("test")} | {e.id: e.text for e in task.split("dev")}
 
 
-def draw(run: ReportRun, a: Analysis) -> dict[str, bytes]:
+def _outcomes(rows: Sequence[ExampleRecord]) -> list[Outcome]:
+    return [Outcome(r.gold, r.prediction) for r in rows if r.status != "error"]
+
+
+def draw(run: FinishedRun, a: Analysis) -> dict[str, bytes]:
     """Every PNG of the report, by file name."""
-    plateau = run.summary.get("plateau") or {}
-    note = (("Plateau declared: " if plateau.get("plateau") else "No plateau declared: ")
-            + str(plateau.get("reason") or "no evidence recorded"))
-    overall = float(run.summary.get("best_test_accuracy") or 0.0)
-    return {"progress_calls.png": plots.progress_png(a.traj, "calls", plateau_note=note),
-            "progress_spend.png": plots.progress_png(a.traj, a.traj.spend_axis(), plateau_note=note,
-                                                     window=_window(run.summary.get("plateau") or {})),
-            "candidates.png": plots.candidates_png(a.points, a.front, run.best.id),
-            "per_class.png": plots.per_class_png(a.recall, a.counts, overall, a.baseline_recall or None),
-            "confusions.png": plots.confusions_png(a.confusions)}
+    plateau = run.summary.plateau or empty_evidence("no evidence recorded")
+    note = ("Plateau declared: " if plateau.plateau else "No plateau declared: ") + (
+        plateau.reason or "no evidence recorded"
+    )
+    overall = float(run.summary.best_test_accuracy or 0.0)
+    return {
+        "progress_calls.png": plots.progress_png(a.traj, "calls", plateau_note=note),
+        "progress_spend.png": plots.progress_png(
+            a.traj, a.traj.spend_axis(), plateau_note=note, window=_window(plateau)
+        ),
+        "candidates.png": plots.candidates_png(a.points, a.front, run.best.id),
+        "per_class.png": plots.per_class_png(a.recall, a.counts, overall, a.baseline_recall or None),
+        "confusions.png": plots.confusions_png(a.confusions),
+    }
 
 
-def _window(plateau: Mapping[str, Any]) -> tuple[float, float] | None:
-    start, end = plateau.get("window_start"), plateau.get("window_end")
-    return None if start is None or end is None else (float(start), float(end))
+def _window(plateau: PlateauEvidence) -> tuple[float, float] | None:
+    start, end = plateau.window_start, plateau.window_end
+    return (start, end) if math.isfinite(start) and math.isfinite(end) else None
 
 
-def build_report(run: ReportRun, attribution: Attribution | None, *, ablation_note: str = "",
-                 texts: Mapping[str, str] | None = None) -> Report:
+def build_report(
+    run: FinishedRun,
+    attribution: Attribution | None,
+    *,
+    ablation_note: str = "",
+    texts: Mapping[str, str] | None = None,
+) -> Report:
     """The whole report of ``run``; ``attribution`` is None when the ablations were skipped
     (``ablation_note`` says why); ``texts`` (example id -> text) adds texts to the error lists."""
     a = analyse(run)
-    s, task = run.summary, run.data.task_name
-    title = f"Plateau report: {task}, run {run.data.run_id}"
+    s, task = run.summary, run.info.task
+    title = f"Plateau report: {task}, run {run.run_id}"
     blocks: list[Block] = [
         Heading(1, title),
-        Para(f"Model `{run.data.model}`; best prompt `{run.best.id}` ({sections.describe(run.best)}), found by "
-             f"`{run.best.operator}`. Made with `promptopt report` from the run folder alone"
-             + ("" if attribution is None else " plus the ablations' model calls") + "."),
-        *sections.verdict(s, run.data.model, attribution),
+        Para(
+            f"Model `{run.info.model}`; best prompt `{run.best.id}` ({sections.describe(run.best)}), found by "
+            f"`{run.best.operator}`. Made with `promptopt report` from the run folder alone"
+            + ("" if attribution is None else " plus the ablations' model calls")
+            + "."
+        ),
+        *sections.verdict(s, run.info.model, attribution),
         *sections.progress(a.traj, s, "progress_spend.png"),
         *sections.candidates(a.points, a.front, run.best.id, a.strong, run.history.candidates),
-        *sections.attribution(attribution, ablation_note, len(run.test_ids)),
-        *sections.per_class(a.recall, len(run.data.best_test_rows)),
+        *sections.attribution(attribution, ablation_note, len(run.info.test_ids)),
+        *sections.per_class(a.recall, len(run.best_test_rows)),
         *sections.confusions(a.confusions),
         *sections.unfixed(a.strong, a.unfixed_dev, a.unfixed_test, texts),
         Heading(2, "Files"),
-        Para("`report.md` (this text), `report.html` (the same, with the plots embedded: it needs no other file), "
-             "`report.json` (every number), the PNG plots" + ("" if attribution is None else
-                                                               f", and `{ABLATION_LOG}` (every ablation answer)") + "."),
+        Para(
+            "`report.md` (this text), `report.html` (the same, with the plots embedded: it needs no other file), "
+            "`report.json` (every number), the PNG plots"
+            + ("" if attribution is None else f", and `{ABLATION_LOG}` (every ablation answer)")
+            + "."
+        ),
     ]
-    return Report(title=title, blocks=tuple(blocks), images=draw(run, a), data=report_data(run, a, attribution))
+    return Report(
+        title=title, blocks=tuple(blocks), images=draw(run, a), data=report_data(run, a, attribution)
+    )
 
 
-def report_data(run: ReportRun, a: Analysis, attribution: Attribution | None) -> dict[str, Any]:
-    s = run.summary
+def report_data(run: FinishedRun, a: Analysis, attribution: Attribution | None) -> dict[str, Any]:
+    s, summary = run.summary, run.summary.to_json()  # the JSON file copies summary.json's values
     return {
-        "format": "promptopt-report", "version": 1, "run_id": run.data.run_id, "task": run.data.task_name,
-        "model": run.data.model, "best_candidate_id": run.best.id,
-        "ceiling_found": bool((s.get("plateau") or {}).get("plateau")), "stop_reason": s.get("stop_reason"),
-        "plateau": s.get("plateau"),
-        "cost": {k: s.get(k) for k in ("calls", "calls_by_role", "prompt_tokens", "completion_tokens", "usd",
-                                       "unpriced_calls", "seconds")},
-        "test": {k: s.get(k) for k in ("best_test_accuracy", "best_test_ci", "baseline_test_accuracy",
-                                       "baseline_test_ci", "test_n")},
+        "format": "promptopt-report",
+        "version": 1,
+        "run_id": run.run_id,
+        "task": run.info.task,
+        "model": run.info.model,
+        "best_candidate_id": run.best.id,
+        "ceiling_found": s.plateau_reached,
+        "stop_reason": s.stop_reason,
+        "plateau": summary["plateau"],
+        "cost": {
+            k: summary[k]
+            for k in (
+                "calls",
+                "calls_by_role",
+                "prompt_tokens",
+                "completion_tokens",
+                "usd",
+                "unpriced_calls",
+                "seconds",
+            )
+        },
+        "test": {
+            k: summary[k]
+            for k in (
+                "best_test_accuracy",
+                "best_test_ci",
+                "baseline_test_accuracy",
+                "baseline_test_ci",
+                "test_n",
+            )
+        },
         "trajectory": [vars(step) for step in a.traj.steps],
         "plateau_step": a.traj.plateau_index,
-        "candidates": [vars(p) for p in a.points], "pareto": [p.candidate_id for p in a.front],
-        "strong": {"candidate_ids": list(a.strong.candidate_ids), "tolerance": a.strong.tolerance,
-                   "best_dev_accuracy": a.strong.best_accuracy, "mde": a.strong.mde},
-        "unfixed": {u.split: {"candidate_ids": list(u.candidate_ids), "answered": u.n_answered,
-                              "by_class": dict(u.by_class()),
-                              "examples": [{"example_id": e.example_id, "gold": e.gold, "predictions": list(e.predictions)}
-                                           for e in u.examples]}
-                    for u in (a.unfixed_dev, a.unfixed_test)},
-        "per_class_recall": a.recall, "per_class_n": a.counts, "baseline_per_class_recall": a.baseline_recall,
+        "candidates": [vars(p) for p in a.points],
+        "pareto": [p.candidate_id for p in a.front],
+        "strong": {
+            "candidate_ids": list(a.strong.candidate_ids),
+            "tolerance": a.strong.tolerance,
+            "best_dev_accuracy": a.strong.best_accuracy,
+            "mde": a.strong.mde,
+        },
+        "unfixed": {
+            u.split: {
+                "candidate_ids": list(u.candidate_ids),
+                "answered": u.n_answered,
+                "by_class": dict(u.by_class()),
+                "examples": [
+                    {"example_id": e.example_id, "gold": e.gold, "predictions": list(e.predictions)}
+                    for e in u.examples
+                ],
+            }
+            for u in (a.unfixed_dev, a.unfixed_test)
+        },
+        "per_class_recall": a.recall,
+        "per_class_n": a.counts,
+        "baseline_per_class_recall": a.baseline_recall,
         "confusions": [list(c) for c in a.confusions],
         "ablations": None if attribution is None else _attribution_json(attribution),
     }
 
 
 def _attribution_json(result: Attribution) -> dict[str, Any]:
-    return {"setting": vars(result.setting), "example_ids": list(result.example_ids),
-            "results": [{"name": r.ablation.name, "title": r.ablation.title, "group": r.ablation.group,
-                         "candidate": r.ablation.candidate.to_json(), "invalid": r.invalid, "errors": r.errors,
-                         **vars(r.paired), "verdict": r.paired.verdict} for r in result.results]}
+    return {
+        "setting": vars(result.setting),
+        "example_ids": list(result.example_ids),
+        "results": [
+            {
+                "name": r.ablation.name,
+                "title": r.ablation.title,
+                "group": r.ablation.group,
+                "candidate": r.ablation.candidate.to_json(),
+                "invalid": r.invalid,
+                "errors": r.errors,
+                **vars(r.paired),
+                "verdict": r.paired.verdict,
+            }
+            for r in result.results
+        ],
+    }
 
 
 # -- the folder -------------------------------------------------------------------------------
@@ -179,9 +265,11 @@ def check_out_dir(out: Path, *, force: bool) -> None:
         raise UsageError(f"--out {out} is a file, not a folder", hint="choose a folder for the report")
     present = [name for name in (*TEXT_FILES, *IMAGES) if (out / name).exists()]
     if present and not force:
-        raise UsageError(f"report folder {out} already holds a report ({', '.join(present[:3])}"
-                         f"{', …' if len(present) > 3 else ''}); nothing was written",
-                         hint="pass --force to overwrite it (logged ablation answers are reused), or choose another --out")
+        raise UsageError(
+            f"report folder {out} already holds a report ({', '.join(present[:3])}"
+            f"{', …' if len(present) > 3 else ''}); nothing was written",
+            hint="pass --force to overwrite it (logged ablation answers are reused), or choose another --out",
+        )
 
 
 def write_report(report: Report, out: Path, *, force: bool) -> list[Path]:

@@ -4,11 +4,12 @@ slice."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from promptopt.run.history import History, mean_cost
+from promptopt.run.costs import mean_cost
+from promptopt.run.events import Evaluated
+from promptopt.run.history import History
 
 
 @dataclass(frozen=True)
@@ -25,22 +26,33 @@ class CandidatePoint:
     why: str | None = None
 
 
-def candidate_points(evaluated: Iterable[Mapping[str, Any]], history: History) -> list[CandidatePoint]:
+def candidate_points(evaluated: Iterable[Evaluated], history: History) -> list[CandidatePoint]:
     """One point per candidate, from its last ``evaluated`` event, in evaluation order."""
-    last: dict[str, Mapping[str, Any]] = {}
+    last: dict[str, Evaluated] = {}
     for event in evaluated:
-        last.pop(str(event["candidate"]), None)
-        last[str(event["candidate"])] = event
-    return [CandidatePoint(candidate_id=cid, operator=str(e.get("operator", "")), accuracy=float(e["accuracy"]),
-                           n=int(e["n"]), prompt_tokens=mean_cost(history.rows(cid, "dev"))["prompt_tokens"],
-                           full=not e["raced_out"], why=e.get("why"))
-            for cid, e in last.items()]
+        last.pop(event.candidate, None)
+        last[event.candidate] = event
+    return [
+        CandidatePoint(
+            candidate_id=cid,
+            operator=e.operator,
+            accuracy=float(e.accuracy),
+            n=e.n,
+            prompt_tokens=mean_cost(history.rows(cid, "dev")).prompt_tokens,
+            full=not e.raced_out,
+            why=e.why,
+        )
+        for cid, e in last.items()
+    ]
 
 
 def dominates(a: CandidatePoint, b: CandidatePoint) -> bool:
     """``a`` is at least as accurate and at most as costly as ``b``, and strictly better in one."""
-    return (a.accuracy >= b.accuracy and a.prompt_tokens <= b.prompt_tokens
-            and (a.accuracy > b.accuracy or a.prompt_tokens < b.prompt_tokens))
+    return (
+        a.accuracy >= b.accuracy
+        and a.prompt_tokens <= b.prompt_tokens
+        and (a.accuracy > b.accuracy or a.prompt_tokens < b.prompt_tokens)
+    )
 
 
 def pareto_front(points: Sequence[CandidatePoint]) -> list[CandidatePoint]:

@@ -100,8 +100,10 @@ def to_html(blocks: Sequence[Block], images: Mapping[str, bytes], *, title: str)
     """One self-contained page: every :class:`Image` is embedded as a base64 data URI, so the
     page needs no other file. Raises KeyError for an image missing from ``images``."""
     body = "\n".join(_html(block, images) for block in blocks)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 def _html(block: Block, images: Mapping[str, bytes]) -> str:
@@ -114,13 +116,21 @@ def _html(block: Block, images: Mapping[str, bytes]) -> str:
     if isinstance(block, Table):
         return _html_table(block)
     data = base64.b64encode(images[block.name]).decode("ascii")
-    return (f"<figure><img alt=\"{html.escape(block.alt)}\" src=\"data:image/png;base64,{data}\">"
-            f"<figcaption>{inline_html(block.alt)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{inline_html(block.alt)}</figcaption></figure>"
+    )
 
 
 def _html_table(table: Table) -> str:
     head = "".join(f"<th>{inline_html(h)}</th>" for h in table.headers)
-    rows = ["<tr>" + "".join(f"<td class=\"r\">{inline_html(c)}</td>" if i in table.right
-                             else f"<td>{inline_html(c)}</td>" for i, c in enumerate(r)) + "</tr>"
-            for r in table.rows]
+    rows = [
+        "<tr>"
+        + "".join(
+            f'<td class="r">{inline_html(c)}</td>' if i in table.right else f"<td>{inline_html(c)}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
+        for r in table.rows
+    ]
     return f"<table>\n<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>"

@@ -29,9 +29,19 @@ DPI = 110
 
 def _render(width: float, height: float, draw: Callable[[Figure], None]) -> bytes:
     """Draw on a new figure with the report's style and return it as PNG bytes."""
-    with matplotlib.rc_context({"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "axes.grid": True,
-                                "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-                                "legend.fontsize": 8.5, "legend.framealpha": 0.9}):
+    with matplotlib.rc_context(
+        {
+            "font.size": 10,
+            "axes.titlesize": 12,
+            "axes.labelsize": 10,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.fontsize": 8.5,
+            "legend.framealpha": 0.9,
+        }
+    ):
         figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
         draw(figure)
@@ -54,8 +64,9 @@ AXES: dict[str, tuple[str, Callable[[Step], float]]] = {
 }
 
 
-def progress_png(traj: Trajectory, axis: str, *, plateau_note: str,
-                 window: tuple[float, float] | None = None) -> bytes:
+def progress_png(
+    traj: Trajectory, axis: str, *, plateau_note: str, window: tuple[float, float] | None = None
+) -> bytes:
     """Best dev accuracy after each evaluation against ``axis`` (calls, tokens or usd), with
     the incumbent's 95% Wilson band, every evaluation as a dot, the plateau marked when it was
     declared, and ``plateau_note`` (the test's verdict) under the title. ``window`` (tokens
@@ -69,9 +80,23 @@ def progress_png(traj: Trajectory, axis: str, *, plateau_note: str,
         steps = [s for s in traj.steps if not math.isnan(s.best_accuracy)]
         xs = [value(s) for s in steps]
         if steps:
-            ax.fill_between(xs, [s.band_low for s in steps], [s.band_high for s in steps], step="post",
-                            color=BEST, alpha=0.15, label="95% interval of the best (Wilson, on its dev n)")
-            ax.step(xs, [s.best_accuracy for s in steps], where="post", color=BEST, lw=2.2, label="best dev accuracy so far")
+            ax.fill_between(
+                xs,
+                [s.band_low for s in steps],
+                [s.band_high for s in steps],
+                step="post",
+                color=BEST,
+                alpha=0.15,
+                label="95% interval of the best (Wilson, on its dev n)",
+            )
+            ax.step(
+                xs,
+                [s.best_accuracy for s in steps],
+                where="post",
+                color=BEST,
+                lw=2.2,
+                label="best dev accuracy so far",
+            )
         _evaluations(ax, traj.steps, value)
         _plateau_mark(ax, traj, value)
         ax.set_ylim(-0.02, 1.05)
@@ -89,10 +114,24 @@ def progress_png(traj: Trajectory, axis: str, *, plateau_note: str,
 def _evaluations(ax: Any, steps: Sequence[Step], value: Callable[[Step], float]) -> None:
     full = [s for s in steps if not s.raced_out]
     raced = [s for s in steps if s.raced_out]
-    ax.scatter([value(s) for s in full], [s.accuracy for s in full], s=28, color=MUTED, zorder=3,
-               label="an evaluation (whole dev slice)")
-    ax.scatter([value(s) for s in raced], [s.accuracy for s in raced], s=34, facecolors="none",
-               edgecolors=MUTED, marker="v", zorder=3, label="stopped early (fewer examples)")
+    ax.scatter(
+        [value(s) for s in full],
+        [s.accuracy for s in full],
+        s=28,
+        color=MUTED,
+        zorder=3,
+        label="an evaluation (whole dev slice)",
+    )
+    ax.scatter(
+        [value(s) for s in raced],
+        [s.accuracy for s in raced],
+        s=34,
+        facecolors="none",
+        edgecolors=MUTED,
+        marker="v",
+        zorder=3,
+        label="stopped early (fewer examples)",
+    )
 
 
 def _plateau_mark(ax: Any, traj: Trajectory, value: Callable[[Step], float]) -> None:
@@ -116,7 +155,9 @@ def _dollars(x: float, _pos: Any = None) -> str:
 # -- (3) candidates: accuracy against prompt tokens ------------------------------------------
 
 
-def candidates_png(points: Sequence[CandidatePoint], front: Sequence[CandidatePoint], winner_id: str) -> bytes:
+def candidates_png(
+    points: Sequence[CandidatePoint], front: Sequence[CandidatePoint], winner_id: str
+) -> bytes:
     """Every candidate's dev accuracy against its prompt tokens per call: whole-dev ones
     filled, raced-out ones hollow, the Pareto front as a staircase, the winner as a star."""
 
@@ -124,13 +165,34 @@ def candidates_png(points: Sequence[CandidatePoint], front: Sequence[CandidatePo
         ax = figure.add_subplot()
         full = [p for p in points if p.full]
         raced = [p for p in points if not p.full]
-        ax.scatter([p.prompt_tokens for p in full], [p.accuracy for p in full], s=46, color=BEST, zorder=3,
-                   label="scored on the whole dev slice")
-        ax.scatter([p.prompt_tokens for p in raced], [p.accuracy for p in raced], s=46, facecolors="none",
-                   edgecolors=MUTED, marker="v", zorder=3, label="stopped early (accuracy on fewer examples)")
+        ax.scatter(
+            [p.prompt_tokens for p in full],
+            [p.accuracy for p in full],
+            s=46,
+            color=BEST,
+            zorder=3,
+            label="scored on the whole dev slice",
+        )
+        ax.scatter(
+            [p.prompt_tokens for p in raced],
+            [p.accuracy for p in raced],
+            s=46,
+            facecolors="none",
+            edgecolors=MUTED,
+            marker="v",
+            zorder=3,
+            label="stopped early (accuracy on fewer examples)",
+        )
         if front:
-            ax.plot([p.prompt_tokens for p in front], [p.accuracy for p in front], drawstyle="steps-post",
-                    color=BEST, lw=1.4, ls="--", label="Pareto front (whole-dev candidates)")
+            ax.plot(
+                [p.prompt_tokens for p in front],
+                [p.accuracy for p in front],
+                drawstyle="steps-post",
+                color=BEST,
+                lw=1.4,
+                ls="--",
+                label="Pareto front (whole-dev candidates)",
+            )
         _winner(ax, points, winner_id)
         _annotate(ax, points, front, winner_id)
         ax.set_ylim(-0.02, 1.08)
@@ -146,16 +208,29 @@ def candidates_png(points: Sequence[CandidatePoint], front: Sequence[CandidatePo
 def _winner(ax: Any, points: Sequence[CandidatePoint], winner_id: str) -> None:
     for p in points:
         if p.candidate_id == winner_id:
-            ax.scatter([p.prompt_tokens], [p.accuracy], s=260, marker="*", color=WINNER, edgecolors="black",
-                       linewidths=0.8, zorder=4, label=f"winner {winner_id[:8]}")
+            ax.scatter(
+                [p.prompt_tokens],
+                [p.accuracy],
+                s=260,
+                marker="*",
+                color=WINNER,
+                edgecolors="black",
+                linewidths=0.8,
+                zorder=4,
+                label=f"winner {winner_id[:8]}",
+            )
 
 
-def _annotate(ax: Any, points: Sequence[CandidatePoint], front: Sequence[CandidatePoint], winner_id: str) -> None:
+def _annotate(
+    ax: Any, points: Sequence[CandidatePoint], front: Sequence[CandidatePoint], winner_id: str
+) -> None:
     """Label the front and the winner (all points when there are few). A label that would
     sit on an earlier one nearby goes below its point instead."""
     keep = {p.candidate_id for p in front} | {winner_id}
     chosen = [p for p in points if len(points) <= 12 or p.candidate_id in keep]
-    span = max((p.prompt_tokens for p in points), default=1.0) - min((p.prompt_tokens for p in points), default=0.0)
+    span = max((p.prompt_tokens for p in points), default=1.0) - min(
+        (p.prompt_tokens for p in points), default=0.0
+    )
     placed: list[tuple[float, float, int]] = []
     for p in sorted(chosen, key=lambda q: (q.candidate_id != winner_id, -q.accuracy)):
         x = p.prompt_tokens / (span or 1.0)
@@ -164,16 +239,28 @@ def _annotate(ax: Any, points: Sequence[CandidatePoint], front: Sequence[Candida
             dy = 16 if p.accuracy < 0.1 else -13
         placed.append((x, p.accuracy, dy))
         text = f"{p.candidate_id[:6]} {p.operator}" + ("" if p.full else f" (n={p.n})")
-        ax.annotate(text, (p.prompt_tokens, p.accuracy), textcoords="offset points", xytext=(8, dy),
-                        fontsize=7.5, color="#222222", zorder=2.5, fontweight="bold" if p.candidate_id == winner_id else "normal",
-                        bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
+        ax.annotate(
+            text,
+            (p.prompt_tokens, p.accuracy),
+            textcoords="offset points",
+            xytext=(8, dy),
+            fontsize=7.5,
+            color="#222222",
+            zorder=2.5,
+            fontweight="bold" if p.candidate_id == winner_id else "normal",
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.75},
+        )
 
 
 # -- (4) per-class test accuracy --------------------------------------------------------------
 
 
-def per_class_png(recall: Mapping[str, float], counts: Mapping[str, int], overall: float,
-                  baseline: Mapping[str, float] | None = None) -> bytes:
+def per_class_png(
+    recall: Mapping[str, float],
+    counts: Mapping[str, int],
+    overall: float,
+    baseline: Mapping[str, float] | None = None,
+) -> bytes:
     """Horizontal bars, one per class, sorted with the weakest at the top, each with its
     ``hits/n``; the zero-shot baseline's recall as a marker; the overall accuracy as a line."""
     labels = sorted(recall, key=lambda k: (recall[k], k))
@@ -184,11 +271,26 @@ def per_class_png(recall: Mapping[str, float], counts: Mapping[str, int], overal
         colors = [_recall_color(recall[k]) for k in labels]
         ax.barh(list(ys), [recall[k] for k in labels], color=colors, height=0.72)
         if baseline:
-            ax.scatter([baseline.get(k, 0.0) for k in labels], list(ys), marker="|", s=60, color="black",
-                       zorder=3, clip_on=False, label="zero-shot baseline")
+            ax.scatter(
+                [baseline.get(k, 0.0) for k in labels],
+                list(ys),
+                marker="|",
+                s=60,
+                color="black",
+                zorder=3,
+                clip_on=False,
+                label="zero-shot baseline",
+            )
         for y, k in zip(ys, labels, strict=True):
             hits = round(recall[k] * counts.get(k, 0))
-            ax.text(1.01, y, f"{hits}/{counts.get(k, 0)}", va="center", fontsize=7, transform=ax.get_yaxis_transform())
+            ax.text(
+                1.01,
+                y,
+                f"{hits}/{counts.get(k, 0)}",
+                va="center",
+                fontsize=7,
+                transform=ax.get_yaxis_transform(),
+            )
         ax.axvline(overall, color="#444444", ls=":", lw=1.2, label=f"overall {overall:.1%}")
         ax.set_yticks(list(ys), labels, fontsize=7.5 if len(labels) > 30 else 9)
         ax.set_ylim(len(labels) - 0.5, -0.5)
@@ -199,8 +301,12 @@ def per_class_png(recall: Mapping[str, float], counts: Mapping[str, int], overal
         ax.set_xlabel("test accuracy of the class (recall), weakest first; hits/n at the right")
         ax.grid(axis="y", visible=False)
         handles = [Patch(color=_recall_color(v), label=name) for v, name in BINS]
-        figure.legend(handles=[*handles, *ax.get_legend_handles_labels()[0]], loc="outside lower center", ncols=3,
-                      fontsize=8)
+        figure.legend(
+            handles=[*handles, *ax.get_legend_handles_labels()[0]],
+            loc="outside lower center",
+            ncols=3,
+            fontsize=8,
+        )
 
     return _render(8.5, max(3.4, 0.2 * len(labels) + 2.0), draw)
 

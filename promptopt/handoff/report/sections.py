@@ -6,13 +6,15 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from promptopt.handoff.finetune.render import interval, pct
+from promptopt.evaluate.plateau import empty_evidence
+from promptopt.handoff.format import interval, pct
 from promptopt.handoff.report.ablation import Attribution
 from promptopt.handoff.report.candidates import CandidatePoint
 from promptopt.handoff.report.doc import Block, Bullets, Heading, Image, Para, Table
 from promptopt.handoff.report.trajectory import Trajectory
 from promptopt.handoff.report.unfixed import StrongSet, Unfixed
 from promptopt.prompt.candidate import Candidate
+from promptopt.run.summary import RunSummary
 
 MAX_LISTED = 25
 MAX_CLASSES = 20
@@ -26,7 +28,9 @@ def pts(value: Any) -> str:
 
 
 def plain_pts(value: Any) -> str:
-    return "n/a" if not isinstance(value, int | float) or not math.isfinite(value) else f"{value * 100:.1f} pt"
+    return (
+        "n/a" if not isinstance(value, int | float) or not math.isfinite(value) else f"{value * 100:.1f} pt"
+    )
 
 
 def number(value: Any, digits: int = 0) -> str:
@@ -53,50 +57,57 @@ def describe(c: Candidate) -> str:
 # -- verdict ----------------------------------------------------------------------------------
 
 
-def cost_text(s: Mapping[str, Any], model: str) -> str:
-    usd = s.get("usd")
+def cost_text(s: RunSummary, model: str) -> str:
+    usd = s.usd
     if usd is None:
         money = "unpriced (the model has no price)"
-    elif s.get("unpriced_calls"):
-        money = f"${usd:,.4f} for the priced calls ({s['unpriced_calls']} calls unpriced)"
+    elif s.unpriced_calls:
+        money = f"${usd:,.4f} for the priced calls ({s.unpriced_calls} calls unpriced)"
     elif usd == 0 and model.startswith("local/"):
         money = "$0 (local model)"
     else:
         money = f"${usd:,.4f}"
-    roles = ", ".join(f"{n:,} {role}" for role, n in (s.get("calls_by_role") or {}).items())
-    tokens = int(s.get("prompt_tokens") or 0) + int(s.get("completion_tokens") or 0)
-    return (f"{number(s.get('calls'))} calls ({roles or 'by role unknown'}), {tokens:,} tokens "
-            f"({number(s.get('prompt_tokens'))} prompt + {number(s.get('completion_tokens'))} completion), "
-            f"{money}, {number(s.get('seconds'))} s of wall time")
+    roles = ", ".join(f"{n:,} {role}" for role, n in s.calls_by_role.items())
+    tokens = s.prompt_tokens + s.completion_tokens
+    return (
+        f"{number(s.calls)} calls ({roles or 'by role unknown'}), {tokens:,} tokens "
+        f"({number(s.prompt_tokens)} prompt + {number(s.completion_tokens)} completion), "
+        f"{money}, {number(s.seconds)} s of wall time"
+    )
 
 
-def verdict(s: Mapping[str, Any], model: str, attribution: Attribution | None) -> list[Block]:
-    plateau = s.get("plateau") or {}
-    found = bool(plateau.get("plateau"))
-    head = ("**Ceiling found.** The plateau test declared the prompt ceiling: " if found else
-            f"**No ceiling found.** The search stopped on `{s.get('stop_reason')}` before the plateau test "
-            "declared a ceiling: ")
+def verdict(s: RunSummary, model: str, attribution: Attribution | None) -> list[Block]:
+    plateau = s.plateau or empty_evidence("no plateau evidence recorded")
+    head = (
+        "**Ceiling found.** The plateau test declared the prompt ceiling: "
+        if plateau.plateau
+        else f"**No ceiling found.** The search stopped on `{s.stop_reason}` before the plateau test "
+        "declared a ceiling: "
+    )
     evidence = [
-        f"plateau window: spend from {number(plateau.get('window_start'))} to {number(plateau.get('window_end'))} "
-        f"tokens; {plateau.get('n_in_window', 0)} candidates compared with the incumbent; smallest p-value "
-        f"{pvalue(plateau.get('min_p_value'))}",
-        f"smallest detectable effect (paired MDE): {plain_pts(plateau.get('mde'))}; projected gain for 50% more "
-        f"spend: {plain_pts(plateau.get('projected_gain'))}",
-        f"ceiling estimate: {pct(plateau.get('ceiling'))} {interval(_pair(plateau, 'ceiling_low', 'ceiling_high'))} "
+        f"plateau window: spend from {number(plateau.window_start)} to {number(plateau.window_end)} "
+        f"tokens; {plateau.n_in_window} candidates compared with the incumbent; smallest p-value "
+        f"{pvalue(plateau.min_p_value)}",
+        f"smallest detectable effect (paired MDE): {plain_pts(plateau.mde)}; projected gain for 50% more "
+        f"spend: {plain_pts(plateau.projected_gain)}",
+        f"ceiling estimate: {pct(plateau.ceiling)} {interval(_pair(plateau.ceiling_low, plateau.ceiling_high))} "
         "(the incumbent's dev accuracy plus the projected gain, 95% bootstrap)",
-        f"result: best prompt **{pct(s.get('best_test_accuracy'))}** {interval(s.get('best_test_ci'))} on "
-        f"{s.get('test_n')} test examples, zero-shot baseline {pct(s.get('baseline_test_accuracy'))} "
-        f"{interval(s.get('baseline_test_ci'))}; best dev {pct(s.get('best_dev_accuracy'))} on {s.get('best_dev_n')}",
+        f"result: best prompt **{pct(s.best_test_accuracy)}** {interval(s.best_test_ci)} on "
+        f"{s.test_n} test examples, zero-shot baseline {pct(s.baseline_test_accuracy)} "
+        f"{interval(s.baseline_test_ci)}; best dev {pct(s.best_dev_accuracy)} on {s.best_dev_n}",
         f"cost: {cost_text(s, model)}",
     ]
     if attribution is not None:
         evidence.append("lift carried by: " + carriers(attribution))
-    return [Heading(2, "Verdict"), Para(head + str(plateau.get("reason") or "no plateau evidence recorded") + "."),
-            Bullets(tuple(evidence))]
+    return [
+        Heading(2, "Verdict"),
+        Para(head + (plateau.reason or "no plateau evidence recorded") + "."),
+        Bullets(tuple(evidence)),
+    ]
 
 
-def _pair(data: Mapping[str, Any], low: str, high: str) -> list[Any] | None:
-    return [data[low], data[high]] if data.get(low) is not None and data.get(high) is not None else None
+def _pair(low: float, high: float) -> tuple[float, float] | None:
+    return (low, high) if math.isfinite(low) and math.isfinite(high) else None
 
 
 def carriers(attribution: Attribution) -> str:
@@ -105,44 +116,85 @@ def carriers(attribution: Attribution) -> str:
         return "nothing to ablate (the best prompt has no part beyond the zero-shot seed)"
     if not carry:
         return f"no single part shown to carry lift on {len(attribution.example_ids)} test examples"
-    return ", ".join(carry) + f" (paired 95% interval above 0 on {len(attribution.example_ids)} test examples)"
+    return (
+        ", ".join(carry) + f" (paired 95% interval above 0 on {len(attribution.example_ids)} test examples)"
+    )
 
 
 # -- progress and candidates ------------------------------------------------------------------
 
 
-def progress(traj: Trajectory, s: Mapping[str, Any], spend_image: str) -> list[Block]:
+def progress(traj: Trajectory, s: RunSummary, spend_image: str) -> list[Block]:
     last = traj.steps[-1] if traj.steps else None
-    extra = "" if last is None else (
-        f" The search made {last.calls:,} calls in {len(traj.steps)} evaluations; the final test scoring "
-        f"(baseline and best) accounts for most of the other {max(0, int(s.get('calls') or 0) - last.calls):,}.")
-    unit = "dollars" if traj.priced else "tokens (the run is unpriced or cost $0, so spend is shown in tokens)"
-    return [Heading(2, "Progress of the search"),
-            Para("The line is the best dev accuracy so far (the incumbent: the best candidate scored on the whole "
-                 "dev slice); the band is its 95% Wilson interval on its dev examples; grey dots are the "
-                 "evaluations, hollow triangles the candidates stopped early by racing." + extra),
-            Image("progress_calls.png", "Best dev accuracy against model calls"),
-            Image(spend_image, f"Best dev accuracy against {unit}")]
+    extra = (
+        ""
+        if last is None
+        else (
+            f" The search made {last.calls:,} calls in {len(traj.steps)} evaluations; the final test scoring "
+            f"(baseline and best) accounts for most of the other {max(0, s.calls - last.calls):,}."
+        )
+    )
+    unit = (
+        "dollars" if traj.priced else "tokens (the run is unpriced or cost $0, so spend is shown in tokens)"
+    )
+    return [
+        Heading(2, "Progress of the search"),
+        Para(
+            "The line is the best dev accuracy so far (the incumbent: the best candidate scored on the whole "
+            "dev slice); the band is its 95% Wilson interval on its dev examples; grey dots are the "
+            "evaluations, hollow triangles the candidates stopped early by racing." + extra
+        ),
+        Image("progress_calls.png", "Best dev accuracy against model calls"),
+        Image(spend_image, f"Best dev accuracy against {unit}"),
+    ]
 
 
-def candidates(points: Sequence[CandidatePoint], front: Sequence[CandidatePoint], winner: str,
-               strong: StrongSet, known: Mapping[str, Candidate]) -> list[Block]:
+def candidates(
+    points: Sequence[CandidatePoint],
+    front: Sequence[CandidatePoint],
+    winner: str,
+    strong: StrongSet,
+    known: Mapping[str, Candidate],
+) -> list[Block]:
     on_front = {p.candidate_id for p in front}
-    rows = tuple((f"`{p.candidate_id}`", p.operator, describe(known[p.candidate_id]) if p.candidate_id in known else "?",
-                  pct(p.accuracy), str(p.n), number(p.prompt_tokens),
-                  _marks(p, winner, on_front, set(strong.candidate_ids))) for p in points)
-    return [Heading(2, "Candidates"),
-            Para("Every candidate by dev accuracy and prompt tokens per call (its cost in production). The Pareto "
-                 "front joins the whole-dev candidates that no other beats on both; candidates stopped early were "
-                 "scored on fewer examples and are drawn hollow, off the front."),
-            Image("candidates.png", "Dev accuracy against prompt tokens per call, with the Pareto front"),
-            Table(("candidate", "operator", "decomposition", "dev acc", "n", "prompt tok/call", ""), rows,
-                  right=(3, 4, 5))]
+    rows = tuple(
+        (
+            f"`{p.candidate_id}`",
+            p.operator,
+            describe(known[p.candidate_id]) if p.candidate_id in known else "?",
+            pct(p.accuracy),
+            str(p.n),
+            number(p.prompt_tokens),
+            _marks(p, winner, on_front, set(strong.candidate_ids)),
+        )
+        for p in points
+    )
+    return [
+        Heading(2, "Candidates"),
+        Para(
+            "Every candidate by dev accuracy and prompt tokens per call (its cost in production). The Pareto "
+            "front joins the whole-dev candidates that no other beats on both; candidates stopped early were "
+            "scored on fewer examples and are drawn hollow, off the front."
+        ),
+        Image("candidates.png", "Dev accuracy against prompt tokens per call, with the Pareto front"),
+        Table(
+            ("candidate", "operator", "decomposition", "dev acc", "n", "prompt tok/call", ""),
+            rows,
+            right=(3, 4, 5),
+        ),
+    ]
 
 
 def _marks(p: CandidatePoint, winner: str, front: set[str], strong: set[str]) -> str:
-    marks = [m for m, on in (("winner", p.candidate_id == winner), ("Pareto", p.candidate_id in front),
-                             ("strong", p.candidate_id in strong)) if on]
+    marks = [
+        m
+        for m, on in (
+            ("winner", p.candidate_id == winner),
+            ("Pareto", p.candidate_id in front),
+            ("strong", p.candidate_id in strong),
+        )
+        if on
+    ]
     if not p.full:
         marks.append(f"stopped early ({p.why or 'racing'})")
     return ", ".join(marks)
@@ -156,23 +208,61 @@ def attribution(result: Attribution | None, note: str, n_test: int) -> list[Bloc
     if result is None:
         return [*blocks, Para(note)]
     if not result.results:
-        return [*blocks, Para("The best prompt has nothing to take back: it is the seed instruction with label "
-                              "names, no demos and labels as answers.")]
+        return [
+            *blocks,
+            Para(
+                "The best prompt has nothing to take back: it is the seed instruction with label "
+                "names, no demos and labels as answers."
+            ),
+        ]
     st = result.setting
-    blocks.append(Para(
-        f"Each ablation takes one part of the best prompt back and is scored through the evaluator (`{st.model}`, "
-        f"temperature {st.temperature:g}, seed {st.seed}) on the same **{len(result.example_ids)}** test examples, "
-        + (f"a label-stratified sample of the run's {n_test} (`--limit`). " if len(result.example_ids) < n_test
-           else "all of the run's test examples. ")
-        + "The best prompt's answers on them are the run's "
-        "own records. Lift = best minus ablated accuracy on the examples both answered, with a 95% paired bootstrap "
-        "interval; p is the two-sided exact McNemar test. A part carries lift when the interval is above 0."))
-    rows = tuple((r.ablation.title, f"`{r.ablation.candidate.id}`", str(r.paired.n), pct(r.paired.best_accuracy),
-                  pct(r.paired.ablated_accuracy), f"{pts(r.paired.lift)} [{pts(r.paired.ci_low)}, {pts(r.paired.ci_high)}]",
-                  pvalue(r.paired.p_value), f"{r.paired.b} / {r.paired.c}", f"{r.invalid} / {r.errors}",
-                  f"**{r.paired.verdict}**") for r in result.results)
-    blocks.append(Table(("best prompt…", "candidate", "n", "best", "ablated", "lift [95% CI]", "p",
-                         "only best / only ablated right", "invalid / failed", "verdict"), rows, right=(2, 3, 4, 5, 6)))
+    blocks.append(
+        Para(
+            f"Each ablation takes one part of the best prompt back and is scored through the evaluator (`{st.model}`, "
+            f"temperature {st.temperature:g}, seed {st.seed}) on the same **{len(result.example_ids)}** test examples, "
+            + (
+                f"a label-stratified sample of the run's {n_test} (`--limit`). "
+                if len(result.example_ids) < n_test
+                else "all of the run's test examples. "
+            )
+            + "The best prompt's answers on them are the run's "
+            "own records. Lift = best minus ablated accuracy on the examples both answered, with a 95% paired bootstrap "
+            "interval; p is the two-sided exact McNemar test. A part carries lift when the interval is above 0."
+        )
+    )
+    rows = tuple(
+        (
+            r.ablation.title,
+            f"`{r.ablation.candidate.id}`",
+            str(r.paired.n),
+            pct(r.paired.best_accuracy),
+            pct(r.paired.ablated_accuracy),
+            f"{pts(r.paired.lift)} [{pts(r.paired.ci_low)}, {pts(r.paired.ci_high)}]",
+            pvalue(r.paired.p_value),
+            f"{r.paired.b} / {r.paired.c}",
+            f"{r.invalid} / {r.errors}",
+            f"**{r.paired.verdict}**",
+        )
+        for r in result.results
+    )
+    blocks.append(
+        Table(
+            (
+                "best prompt…",
+                "candidate",
+                "n",
+                "best",
+                "ablated",
+                "lift [95% CI]",
+                "p",
+                "only best / only ablated right",
+                "invalid / failed",
+                "verdict",
+            ),
+            rows,
+            right=(2, 3, 4, 5, 6),
+        )
+    )
     blocks.append(Para("Which parts carry the lift: " + carriers(result) + "."))
     return blocks
 
@@ -182,11 +272,16 @@ def attribution(result: Attribution | None, note: str, n_test: int) -> list[Bloc
 
 def per_class(recall: Mapping[str, float], n_test: int) -> list[Block]:
     weakest = sorted(recall.items(), key=lambda kv: (kv[1], kv[0]))[:8]
-    return [Heading(2, "Per-class test accuracy of the best prompt"),
-            Para(f"Recall of each gold class on the run's {n_test} test examples, weakest first; the black ticks are "
-                 "the zero-shot baseline on the same examples. Weakest: "
-                 + ", ".join(f"`{k}` {pct(v)}" for k, v in weakest) + "."),
-            Image("per_class.png", "Per-class test accuracy (recall) of the best prompt")]
+    return [
+        Heading(2, "Per-class test accuracy of the best prompt"),
+        Para(
+            f"Recall of each gold class on the run's {n_test} test examples, weakest first; the black ticks are "
+            "the zero-shot baseline on the same examples. Weakest: "
+            + ", ".join(f"`{k}` {pct(v)}" for k, v in weakest)
+            + "."
+        ),
+        Image("per_class.png", "Per-class test accuracy (recall) of the best prompt"),
+    ]
 
 
 def confusions(pairs: Sequence[tuple[str, str, int]]) -> list[Block]:
@@ -194,42 +289,79 @@ def confusions(pairs: Sequence[tuple[str, str, int]]) -> list[Block]:
     if not pairs:
         return [*blocks, Para("The best prompt made no mistake on test.")]
     rows = tuple((f"`{g}`", f"`{p}`", str(c)) for g, p, c in pairs)
-    return [*blocks, Para(f"The {len(pairs)} most frequent mistakes of the best prompt on test (gold → predicted)."),
-            Table(("gold", "predicted", "count"), rows, right=(2,)), Image("confusions.png", "Main confusions")]
+    return [
+        *blocks,
+        Para(f"The {len(pairs)} most frequent mistakes of the best prompt on test (gold → predicted)."),
+        Table(("gold", "predicted", "count"), rows, right=(2,)),
+        Image("confusions.png", "Main confusions"),
+    ]
 
 
 def unfixed(strong: StrongSet, dev: Unfixed, test: Unfixed, texts: Mapping[str, str] | None) -> list[Block]:
     blocks: list[Block] = [
         Heading(2, "Errors that prompting did not fix"),
-        Para(f"**Strong candidates**: scored on the whole dev slice and within {plain_pts(strong.tolerance)} of the "
-             f"best dev accuracy ({pct(strong.best_accuracy)}); the tolerance is the larger of the plateau test's "
-             f"detectable effect ({plain_pts(strong.mde) if strong.mde is not None else 'n/a'}) and 5 points. "
-             f"{len(strong.candidate_ids)} are strong: " + ", ".join(f"`{c}`" for c in strong.candidate_ids) + ". "
-             "An example counts when every strong candidate answered it and got it wrong; these are what a "
-             "fine-tune needs data for.")]
+        Para(
+            f"**Strong candidates**: scored on the whole dev slice and within {plain_pts(strong.tolerance)} of the "
+            f"best dev accuracy ({pct(strong.best_accuracy)}); the tolerance is the larger of the plateau test's "
+            f"detectable effect ({plain_pts(strong.mde) if strong.mde is not None else 'n/a'}) and 5 points. "
+            f"{len(strong.candidate_ids)} are strong: "
+            + ", ".join(f"`{c}`" for c in strong.candidate_ids)
+            + ". "
+            "An example counts when every strong candidate answered it and got it wrong; these are what a "
+            "fine-tune needs data for."
+        ),
+    ]
     for found in (dev, test):
         blocks.extend(_unfixed_split(found, texts))
     return blocks
 
 
 def _unfixed_split(found: Unfixed, texts: Mapping[str, str] | None) -> list[Block]:
-    who = (f"all {len(found.candidate_ids)} strong candidates" if len(found.candidate_ids) > 1
-           else "the one strong candidate scored there" if found.candidate_ids else "no strong candidate")
-    head = Para(f"**{found.split}**: {len(found.examples)} of {found.n_answered} examples wrong for {who}"
-                + (" (" + ", ".join(f"`{c}`" for c in found.candidate_ids) + ")" if found.candidate_ids else "") + ".")
+    who = (
+        f"all {len(found.candidate_ids)} strong candidates"
+        if len(found.candidate_ids) > 1
+        else "the one strong candidate scored there"
+        if found.candidate_ids
+        else "no strong candidate"
+    )
+    head = Para(
+        f"**{found.split}**: {len(found.examples)} of {found.n_answered} examples wrong for {who}"
+        + (" (" + ", ".join(f"`{c}`" for c in found.candidate_ids) + ")" if found.candidate_ids else "")
+        + "."
+    )
     if not found.examples:
         return [head]
     counts = found.by_class()
-    classes = Table(("gold class", "examples"), tuple((f"`{k}`", str(v)) for k, v in counts[:MAX_CLASSES])
-                    + ((f"{len(counts) - MAX_CLASSES} more classes", str(sum(v for _, v in counts[MAX_CLASSES:]))),)
-                    * (len(counts) > MAX_CLASSES), right=(1,))
+    classes = Table(
+        ("gold class", "examples"),
+        tuple((f"`{k}`", str(v)) for k, v in counts[:MAX_CLASSES])
+        + ((f"{len(counts) - MAX_CLASSES} more classes", str(sum(v for _, v in counts[MAX_CLASSES:]))),)
+        * (len(counts) > MAX_CLASSES),
+        right=(1,),
+    )
     listed = found.examples[:MAX_LISTED]
-    rows = tuple((f"`{e.example_id}`", f"`{e.gold}`", ", ".join(f"`{p}`" if p else "invalid" for p in e.predictions),
-                  *((_snippet(texts.get(e.example_id, "")),) if texts else ())) for e in listed)
+    rows = tuple(
+        (
+            f"`{e.example_id}`",
+            f"`{e.gold}`",
+            ", ".join(f"`{p}`" if p else "invalid" for p in e.predictions),
+            *((_snippet(texts.get(e.example_id, "")),) if texts else ()),
+        )
+        for e in listed
+    )
     more = len(found.examples) - len(listed)
-    headers = ("example", "gold", "answers" if len(found.candidate_ids) > 1 else "answer", *(("text",) if texts else ()))
-    return [head, classes, Table(headers, rows),
-            *([Para(f"({more} more in report.json.)")] if more > 0 else [])]
+    headers = (
+        "example",
+        "gold",
+        "answers" if len(found.candidate_ids) > 1 else "answer",
+        *(("text",) if texts else ()),
+    )
+    return [
+        head,
+        classes,
+        Table(headers, rows),
+        *([Para(f"({more} more in report.json.)")] if more > 0 else []),
+    ]
 
 
 def _snippet(text: str, width: int = 90) -> str:

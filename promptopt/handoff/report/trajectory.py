@@ -6,9 +6,10 @@ tokens and dollars."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from promptopt.run.events import Evaluated, Event, Plateau
 
 NAN = float("nan")
 Z95 = 1.959963984540054
@@ -58,36 +59,49 @@ class Trajectory:
     @property
     def priced(self) -> bool:
         """Whether dollars are a meaningful axis: every step priced and something was spent."""
-        return bool(self.steps) and all(s.usd is not None for s in self.steps) and (self.steps[-1].usd or 0.0) > 0.0
+        return (
+            bool(self.steps)
+            and all(s.usd is not None for s in self.steps)
+            and (self.steps[-1].usd or 0.0) > 0.0
+        )
 
     def spend_axis(self) -> str:
         return "usd" if self.priced else "tokens"
 
 
-def trajectory(events: Iterable[Mapping[str, Any]]) -> Trajectory:
+def trajectory(events: Iterable[Event]) -> Trajectory:
     steps: list[Step] = []
     plateau_index: int | None = None
-    best: Mapping[str, Any] | None = None
+    best: Evaluated | None = None
     for event in events:
-        kind = event.get("event")
-        if kind == "evaluated":
-            if not event["raced_out"] and (best is None or float(event["accuracy"]) > float(best["accuracy"])):
+        if isinstance(event, Evaluated):
+            if not event.raced_out and (best is None or event.accuracy > best.accuracy):
                 best = event
             steps.append(_step(event, best))
-        elif kind == "plateau" and event.get("plateau") and plateau_index is None and steps:
+        elif isinstance(event, Plateau) and event.evidence.plateau and plateau_index is None and steps:
             plateau_index = len(steps) - 1
     return Trajectory(tuple(steps), plateau_index)
 
 
-def _step(event: Mapping[str, Any], best: Mapping[str, Any] | None) -> Step:
+def _step(event: Evaluated, best: Evaluated | None) -> Step:
     if best is None:
         best_id, acc, n, low, high = None, NAN, 0, NAN, NAN
     else:
-        best_id, acc, n = str(best["candidate"]), float(best["accuracy"]), int(best["n"])
+        best_id, acc, n = best.candidate, float(best.accuracy), best.n
         low, high = wilson(round(acc * n), n)
-    usd = event.get("usd")
-    return Step(candidate_id=str(event["candidate"]), operator=str(event.get("operator", "")),
-                accuracy=float(event["accuracy"]), n=int(event["n"]), raced_out=bool(event["raced_out"]),
-                calls=int(event.get("calls", 0)), tokens=float(event.get("spend_tokens", 0)),
-                usd=None if usd is None else float(usd), elapsed_s=float(event.get("elapsed_s", 0.0)),
-                best_id=best_id, best_accuracy=acc, best_n=n, band_low=low, band_high=high)
+    return Step(
+        candidate_id=event.candidate,
+        operator=event.operator,
+        accuracy=float(event.accuracy),
+        n=event.n,
+        raced_out=event.raced_out,
+        calls=event.calls,
+        tokens=float(event.spend_tokens),
+        usd=None if event.usd is None else float(event.usd),
+        elapsed_s=float(event.elapsed_s),
+        best_id=best_id,
+        best_accuracy=acc,
+        best_n=n,
+        band_low=low,
+        band_high=high,
+    )

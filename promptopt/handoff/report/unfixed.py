@@ -66,20 +66,23 @@ class Unfixed:
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def unfixed_errors(history: History, split: str, candidate_ids: Sequence[str],
-                   example_ids: Sequence[str]) -> Unfixed:
+def unfixed_errors(
+    history: History, split: str, candidate_ids: Sequence[str], example_ids: Sequence[str]
+) -> Unfixed:
     """The examples of ``example_ids`` that every candidate answered and got wrong."""
     ids = tuple(candidate_ids)
     buckets = [history.records.get((cid, split), {}) for cid in ids]
     answered = 0
     found: list[UnfixedExample] = []
     for example_id in example_ids if ids else ():
-        rows = [row for bucket in buckets if (row := bucket.get(example_id)) is not None and row["status"] != "error"]
+        rows = [
+            row for bucket in buckets if (row := bucket.get(example_id)) is not None and row.status != "error"
+        ]
         if len(rows) < len(buckets):
             continue
         answered += 1
-        if not any(bool(r["correct"]) for r in rows):
-            found.append(UnfixedExample(example_id, str(rows[0]["gold"]), tuple(r["prediction"] for r in rows)))
+        if not any(r.correct for r in rows):
+            found.append(UnfixedExample(example_id, rows[0].gold, tuple(r.prediction for r in rows)))
     return Unfixed(split, ids, answered, tuple(found))
 
 

@@ -22,5 +22,18 @@ from promptopt.llm.local.models import (
     resolve,
 )
 
-__all__ = ["DEFAULT_LOCAL_MODEL", "N_CTX", "PACKAGED", "PREFIX", "EngineResult", "LlamaEngine", "LocalFile",
-           "PackagedModel", "default_models_dir", "is_local", "is_verified", "prepare", "resolve"]
+__all__ = [
+    "DEFAULT_LOCAL_MODEL",
+    "N_CTX",
+    "PACKAGED",
+    "PREFIX",
+    "EngineResult",
+    "LlamaEngine",
+    "LocalFile",
+    "PackagedModel",
+    "default_models_dir",
+    "is_local",
+    "is_verified",
+    "prepare",
+    "resolve",
+]

@@ -187,8 +187,11 @@ def aligned_llama_class() -> Any:
             if self._formatter is None:
                 eos, bos = self.token_eos(), self.token_bos()
                 self._formatter = Jinja2ChatFormatter(
-                    template=self.metadata["tokenizer.chat_template"], eos_token=self._model.token_get_text(eos) if eos != -1 else "",
-                    bos_token=self._model.token_get_text(bos) if bos != -1 else "", stop_token_ids=[eos])
+                    template=self.metadata["tokenizer.chat_template"],
+                    eos_token=self._model.token_get_text(eos) if eos != -1 else "",
+                    bos_token=self._model.token_get_text(bos) if bos != -1 else "",
+                    stop_token_ids=[eos],
+                )
             result = self._formatter(messages=messages)
             self._add_bos = not result.added_special
             stops = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
@@ -201,8 +204,9 @@ def aligned_llama_class() -> Any:
         def complete_tokens(self, tokens: list[int], boundary: int, **params: Any) -> Any:
             self._boundary = boundary
             try:
-                return self.create_completion(prompt=tokens, top_k=1 if params["temperature"] == 0 else 40,
-                                              **params)
+                return self.create_completion(
+                    prompt=tokens, top_k=1 if params["temperature"] == 0 else 40, **params
+                )
             except Exception:
                 self._starts, self.n_tokens = (0,), 0  # state unknown: start cold next time
                 raise
@@ -212,7 +216,9 @@ def aligned_llama_class() -> Any:
             boundary = getattr(self, "_boundary", 0)
             starts = schedule(len(tokens), boundary, ALIGN)
             limit = len(tokens) - 1
-            keep = reusable_prefix(list(self._starts), starts, min(common_length(self._input_ids, tokens), limit))
+            keep = reusable_prefix(
+                list(self._starts), starts, min(common_length(self._input_ids, tokens), limit)
+            )
             keep = self._restore_longer(tokens, starts, keep)
             self._ctx.kv_cache_seq_rm(-1, keep, -1)
             self.n_tokens = keep

@@ -33,7 +33,9 @@ class LlamaEngine:
     """llama.cpp in-process. One ``Llama`` per file, one call at a time per file (a ``Llama``
     is not thread-safe, and serial calls keep the shared-prefix KV cache warm)."""
 
-    def __init__(self, *, n_ctx: int = N_CTX, n_threads: int | None = None, prefix_slots: int = PREFIX_SLOTS) -> None:
+    def __init__(
+        self, *, n_ctx: int = N_CTX, n_threads: int | None = None, prefix_slots: int = PREFIX_SLOTS
+    ) -> None:
         self._n_ctx = n_ctx
         self._n_threads = n_threads or os.cpu_count() or 1
         self._prefix_slots = prefix_slots
@@ -56,8 +58,16 @@ class LlamaEngine:
             self._models.clear()
             self._locks.clear()
 
-    def chat(self, path: Path, messages: list[dict[str, str]], *, temperature: float,
-             max_tokens: int, stop: list[str], seed: int | None) -> EngineResult:
+    def chat(
+        self,
+        path: Path,
+        messages: list[dict[str, str]],
+        *,
+        temperature: float,
+        max_tokens: int,
+        stop: list[str],
+        seed: int | None,
+    ) -> EngineResult:
         llama, lock = self._model(path)
         with lock:
             start = time.perf_counter()
@@ -65,17 +75,27 @@ class LlamaEngine:
             plain = llama.is_plain
             if plain:  # a base model often starts with a newline: never stop on the first one
                 stop = [s for s in stop if s.strip()]
-            out = llama.complete_tokens(tokens, boundary, max_tokens=max_tokens, temperature=temperature,
-                                        stop=[*stops, *stop], seed=seed)
+            out = llama.complete_tokens(
+                tokens,
+                boundary,
+                max_tokens=max_tokens,
+                temperature=temperature,
+                stop=[*stops, *stop],
+                seed=seed,
+            )
             seconds = time.perf_counter() - start
             reused = int(llama.last_reused)
         usage = out["usage"]
         text = out["choices"][0]["text"] or ""
         if plain:
             text = next((line.strip() for line in text.splitlines() if line.strip()), "")
-        return EngineResult(text=text, prompt_tokens=int(usage["prompt_tokens"]),
-                            completion_tokens=int(usage["completion_tokens"]), seconds=seconds,
-                            reused_tokens=reused)
+        return EngineResult(
+            text=text,
+            prompt_tokens=int(usage["prompt_tokens"]),
+            completion_tokens=int(usage["completion_tokens"]),
+            seconds=seconds,
+            reused_tokens=reused,
+        )
 
 
 def _load_llama(path: Path, n_ctx: int, n_threads: int, prefix_slots: int) -> Any:
@@ -88,10 +108,18 @@ def _load_llama(path: Path, n_ctx: int, n_threads: int, prefix_slots: int) -> An
         ) from exc
     log.info("loading %s (n_ctx=%d, n_threads=%d)", path, n_ctx, n_threads)
     try:
-        llama = llama_class(model_path=str(path), n_ctx=n_ctx, n_threads=n_threads,
-                            n_threads_batch=n_threads, n_batch=512, verbose=False, seed=0)
+        llama = llama_class(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            n_batch=512,
+            verbose=False,
+            seed=0,
+        )
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"llama.cpp could not load {path}: {exc}",
-                         hint="check that the file is a GGUF model") from exc
+        raise ModelError(
+            f"llama.cpp could not load {path}: {exc}", hint="check that the file is a GGUF model"
+        ) from exc
     llama.prefix_snapshots = PrefixSnapshots(prefix_slots)
     return llama

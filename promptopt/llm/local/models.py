@@ -78,7 +78,7 @@ class LocalFile:
 
 def resolve(model: str, models_dir: Path) -> LocalFile:
     """Map ``local/<name>`` to a verified GGUF file, assembling a packaged one if needed."""
-    name = model[len(PREFIX):]
+    name = model[len(PREFIX) :]
     if name.endswith(".gguf"):
         return _user_file(Path(name).expanduser())
     if name not in PACKAGED:

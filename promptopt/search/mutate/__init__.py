@@ -6,5 +6,13 @@ from promptopt.search.mutate import structural as _structural  # noqa: F401  (re
 from promptopt.search.mutate.base import REGISTRY, Failure, MutationContext, Mutator, Writer, register
 from promptopt.search.mutate.propose import LLM_OPERATORS, CompleterWriter
 
-__all__ = ["LLM_OPERATORS", "REGISTRY", "CompleterWriter", "Failure", "MutationContext", "Mutator",
-           "Writer", "register"]
+__all__ = [
+    "LLM_OPERATORS",
+    "REGISTRY",
+    "CompleterWriter",
+    "Failure",
+    "MutationContext",
+    "Mutator",
+    "Writer",
+    "register",
+]

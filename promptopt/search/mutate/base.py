@@ -62,4 +62,5 @@ def register(name: str) -> Callable[[Mutator], Mutator]:
             raise ValueError(f"mutator {name!r} is registered twice")
         REGISTRY[name] = fn
         return fn
+
     return add

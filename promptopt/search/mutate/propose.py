@@ -40,8 +40,14 @@ class CompleterWriter:
     max_tokens: int = 160
 
     def write(self, messages: list[dict[str, str]], *, seed: int) -> str | None:
-        request = CompletionRequest.of(self.model, messages, temperature=self.temperature,
-                                       max_tokens=self.max_tokens, seed=seed, role="proposer")
+        request = CompletionRequest.of(
+            self.model,
+            messages,
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=seed,
+            role="proposer",
+        )
         try:
             return self.completer.complete(request).text
         except CallError:
@@ -87,10 +93,12 @@ def grounded(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> 
     if ctx.writer is None:
         return None
     shots = "\n".join(f'- "{text}" -> {label}' for text, label in _examples_by_label(ctx, rng, 6))
-    prompt = (f"Task: {ctx.task_description or 'text classification'}\n"
-              f"Labels: {_label_summary(ctx.labels)}\nExamples:\n{shots}\n\n"
-              "Write an instruction of 2 to 4 sentences that tells a classifier how to pick the "
-              "right label for such texts: what to look at and how to tell similar labels apart.")
+    prompt = (
+        f"Task: {ctx.task_description or 'text classification'}\n"
+        f"Labels: {_label_summary(ctx.labels)}\nExamples:\n{shots}\n\n"
+        "Write an instruction of 2 to 4 sentences that tells a classifier how to pick the "
+        "right label for such texts: what to look at and how to tell similar labels apart."
+    )
     return _child(parent, ctx, rng, "grounded", prompt)
 
 
@@ -100,16 +108,20 @@ def reflective(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -
     if ctx.writer is None or not ctx.failures:
         return None
     sample = rng.sample(list(ctx.failures), min(6, len(ctx.failures)))
-    mistakes = "\n".join(f'- "{f.text[:300]}": answered {f.predicted or "(not a label)"}, correct: {f.gold}'
-                         for f in sample)
-    prompt = (f"Current instruction:\n{parent.instruction}\n\nThe classifier made these mistakes:\n"
-              f"{mistakes}\n\nWrite an improved instruction of 2 to 4 sentences that would avoid "
-              "such mistakes, naming what distinguishes the confused labels.")
+    mistakes = "\n".join(
+        f'- "{f.text[:300]}": answered {f.predicted or "(not a label)"}, correct: {f.gold}' for f in sample
+    )
+    prompt = (
+        f"Current instruction:\n{parent.instruction}\n\nThe classifier made these mistakes:\n"
+        f"{mistakes}\n\nWrite an improved instruction of 2 to 4 sentences that would avoid "
+        "such mistakes, naming what distinguishes the confused labels."
+    )
     return _child(parent, ctx, rng, "reflective", prompt)
 
 
-def _child(parent: Candidate, ctx: MutationContext, rng: random.Random, operator: str,
-           prompt: str) -> Candidate | None:
+def _child(
+    parent: Candidate, ctx: MutationContext, rng: random.Random, operator: str, prompt: str
+) -> Candidate | None:
     assert ctx.writer is not None
     messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
     text = clean_instruction(ctx.writer.write(messages, seed=rng.randrange(2**31)))

@@ -22,8 +22,10 @@ def resample_demos(parent: Candidate, ctx: MutationContext, *, rng: random.Rando
     """A fresh draw of the same number of fixed (random) or stratified demos."""
     if parent.demo_strategy not in ("fixed", "stratified"):
         return None
-    return parent.derive(operator="resample_demos",
-                         demo_ids=_picker(parent.demo_strategy)(ctx.train, len(parent.demo_ids), rng))
+    return parent.derive(
+        operator="resample_demos",
+        demo_ids=_picker(parent.demo_strategy)(ctx.train, len(parent.demo_ids), rng),
+    )
 
 
 @register("restratify")
@@ -62,19 +64,35 @@ def reorder_demos(parent: Candidate, ctx: MutationContext, *, rng: random.Random
 def switch_demo_strategy(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
     """Move between none, stratified and retrieved demos (the RAG stage), keeping the count; only
     to the strategies ``ctx`` allows."""
-    targets = [s for s in ("none", "stratified", "retrieved") if s != parent.demo_strategy and s in ctx.demo_strategies]
+    targets = [
+        s
+        for s in ("none", "stratified", "retrieved")
+        if s != parent.demo_strategy and s in ctx.demo_strategies
+    ]
     if not targets:
         return None
     k = parent.n_demos or rng.choice(ctx.k_choices)
     target = rng.choice(targets)
     if target == "none":
-        return parent.derive(operator="switch_demo_strategy", demo_strategy="none", demo_ids=(), k=0,
-                             retriever="word", demo_layout="turns")
+        return parent.derive(
+            operator="switch_demo_strategy",
+            demo_strategy="none",
+            demo_ids=(),
+            k=0,
+            retriever="word",
+            demo_layout="turns",
+        )
     if target == "retrieved":
         return parent.derive(operator="switch_demo_strategy", demo_strategy="retrieved", demo_ids=(), k=k)
     layout = "turns" if parent.demo_layout == "labels" else parent.demo_layout
-    return parent.derive(operator="switch_demo_strategy", demo_strategy="stratified", k=0,
-                         demo_ids=stratified_demo_ids(ctx.train, k, rng), retriever="word", demo_layout=layout)
+    return parent.derive(
+        operator="switch_demo_strategy",
+        demo_strategy="stratified",
+        k=0,
+        demo_ids=stratified_demo_ids(ctx.train, k, rng),
+        retriever="word",
+        demo_layout=layout,
+    )
 
 
 @register("switch_retriever")
@@ -92,8 +110,9 @@ def change_layout(parent: Candidate, ctx: MutationContext, *, rng: random.Random
     if parent.demo_strategy == "none":
         return None
     layouts = ("turns", "compact", "labels") if parent.demo_strategy == "retrieved" else ("turns", "compact")
-    return parent.derive(operator="change_layout",
-                         demo_layout=rng.choice([x for x in layouts if x != parent.demo_layout]))
+    return parent.derive(
+        operator="change_layout", demo_layout=rng.choice([x for x in layouts if x != parent.demo_layout])
+    )
 
 
 @register("toggle_descriptions")
@@ -102,8 +121,9 @@ def toggle_descriptions(parent: Candidate, ctx: MutationContext, *, rng: random.
         return parent.derive(operator="toggle_descriptions", label_style="names", label_descriptions=())
     if not ctx.descriptions:
         return None
-    return parent.derive(operator="toggle_descriptions", label_style="described",
-                         label_descriptions=ctx.descriptions)
+    return parent.derive(
+        operator="toggle_descriptions", label_style="described", label_descriptions=ctx.descriptions
+    )
 
 
 @register("change_output_format")
@@ -113,7 +133,8 @@ def change_output_format(parent: Candidate, ctx: MutationContext, *, rng: random
 
 
 _GROUPS: tuple[tuple[str, ...], ...] = (
-    ("instruction",), ("label_style", "label_descriptions"),
+    ("instruction",),
+    ("label_style", "label_descriptions"),
     ("demo_strategy", "demo_ids", "k", "retriever", "demo_layout"),
     ("output_format",),
 )

@@ -1,0 +1,371 @@
+"""``optimize``, ``resume``, ``runs`` and ``show``: optimization runs and their folders."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from promptopt.cli.app import DEFAULT_MODEL, DataDirOpt, ModelsDirOpt, app, cli_paths, err, out, run_guarded
+from promptopt.cli.handoffs import auto_finetune_spec
+from promptopt.cli.progress import CtrlC, OptimizeDisplay
+from promptopt.cli.tables import pct, print_run_summary
+from promptopt.errors import PromptoptError, UsageError
+
+# -- optimize / resume / runs / show ------------------------------------------------------------
+
+RunsDirOpt = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds run folders.")]
+BudgetCallsOpt = Annotated[
+    int | None,
+    typer.Option("--budget-calls", help="Stop after N model calls (task and proposer; cache hits are free)."),
+]
+BudgetTokensOpt = Annotated[
+    int | None, typer.Option("--budget-tokens", help="Stop after N prompt+completion tokens of live calls.")
+]
+BudgetUsdOpt = Annotated[
+    float | None, typer.Option("--budget-usd", help="Stop after spending X dollars (LiteLLM prices).")
+]
+TimeLimitOpt = Annotated[
+    float | None,
+    typer.Option("--time-limit", help="Stop after S wall seconds (the final test scoring included)."),
+]
+
+
+@dataclass(frozen=True)
+class OptimizeArgs:
+    task: str
+    model: str
+    proposer_model: str | None
+    budget: dict[str, Any]
+    seed: int
+    dev_limit: int | None
+    test_limit: int | None
+    max_trials: int | None
+    k_choices: str
+    retrievers: str
+    demos: str
+    data_dir: Path | None
+    models_dir: Path | None
+    cache_dir: Path | None
+    use_cache: bool
+    run_dir: Path | None
+    runs_dir: Path
+
+
+@app.command("optimize")
+def optimize_cmd(
+    task: Annotated[str, typer.Argument(help="A task name in tasks/ or a path to a task file.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Task model: any LiteLLM model string, or local/<name>.")
+    ] = DEFAULT_MODEL,
+    proposer_model: Annotated[
+        str | None,
+        typer.Option("--proposer-model", help="Model that writes instructions (default: the task model)."),
+    ] = None,
+    budget_calls: BudgetCallsOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    time_limit: TimeLimitOpt = None,
+    seed: Annotated[
+        int, typer.Option(help="Seed for slices, sampler, demos and proposals (0 is a seed).")
+    ] = 0,
+    dev_limit: Annotated[
+        int | None, typer.Option(help="Dev examples to search on (stratified sample; 0 = all).")
+    ] = 200,
+    test_limit: Annotated[
+        int | None, typer.Option(help="Test examples for the final scoring (stratified; default all).")
+    ] = None,
+    max_trials: Annotated[int | None, typer.Option(help="Stop after N sampler trials.")] = None,
+    k_choices: Annotated[
+        str, typer.Option(help="Demo counts the search may use, comma-separated.")
+    ] = "4,8,12",
+    retrievers: Annotated[
+        str,
+        typer.Option(
+            help="Retrievers the search may use, the first one for the retrieval seed: minilm, char, word (comma-separated; minilm needs the embed extra)."
+        ),
+    ] = "minilm,char,word",
+    demos: Annotated[
+        str,
+        typer.Option(
+            help="Demo strategies the search may use: none, stratified (one fixed set for every input), retrieved (neighbours per input; the exported prompt then ships the train pool). For example --demos none,stratified."
+        ),
+    ] = "none,stratified,retrieved",
+    data_dir: DataDirOpt = None,
+    models_dir: ModelsDirOpt = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")
+    ] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run folder (default: runs/<time>-<task>-<id>).")
+    ] = None,
+    runs_dir: RunsDirOpt = Path("runs"),
+) -> None:
+    """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
+    budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
+    args = OptimizeArgs(
+        task,
+        model,
+        proposer_model,
+        budget,
+        seed,
+        dev_limit or None,
+        test_limit,
+        max_trials,
+        k_choices,
+        retrievers,
+        demos,
+        data_dir,
+        models_dir,
+        cache_dir,
+        not no_cache,
+        run_dir,
+        runs_dir,
+    )
+    run_guarded(lambda: _optimize(args))
+
+
+def _parse_k_choices(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise UsageError(
+            f"--k-choices must be positive integers separated by commas (seen: {text!r})",
+            hint="for example --k-choices 4,8,12",
+        )
+    return values
+
+
+def _parse_choices(text: str, option: str, allowed: tuple[str, ...], example: str) -> tuple[str, ...]:
+    """A comma-separated subset of ``allowed``, in the order given, without repeats."""
+    values = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not values or any(v not in allowed for v in values):
+        raise UsageError(
+            f"{option} takes {', '.join(allowed[:-1])} and {allowed[-1]}, comma-separated (seen: {text!r})",
+            hint=f"for example {option} {example}",
+        )
+    return values
+
+
+def _parse_retrievers(text: str) -> tuple[str, ...]:
+    return _parse_choices(text, "--retrievers", ("word", "char", "minilm"), "word,char")
+
+
+def _parse_demos(text: str) -> tuple[str, ...]:
+    return _parse_choices(
+        text,
+        "--demos",
+        ("none", "stratified", "retrieved"),
+        "none,stratified (a prompt without a retrieval index)",
+    )
+
+
+def _check_limits(args: OptimizeArgs) -> None:
+    for name, value in (("--test-limit", args.test_limit), ("--max-trials", args.max_trials)):
+        if value is not None and value < 1:
+            raise UsageError(
+                f"{name} must be at least 1 (seen: {value})", hint=f"drop {name} to use the default"
+            )
+    if args.dev_limit is not None and args.dev_limit < 2:
+        raise UsageError(
+            f"--dev-limit must be at least 2 (seen: {args.dev_limit})", hint="use 0 for the whole dev split"
+        )
+
+
+def _optimize(args: OptimizeArgs) -> None:
+    from promptopt import compose
+    from promptopt.llm.budget import Budget
+    from promptopt.llm.gateway import LiteLLMGateway
+    from promptopt.run.store import RunStore, new_run_dir
+    from promptopt.search.space import SearchSpace
+
+    _check_limits(args)
+    settings = compose.OptimizeSettings(
+        task=args.task,
+        model=args.model,
+        proposer_model=args.proposer_model,
+        seed=args.seed,
+        budget=Budget(**args.budget),
+        dev_limit=args.dev_limit,
+        test_limit=args.test_limit,
+        max_trials=args.max_trials,
+        space=compose.available_retrievers(
+            SearchSpace(
+                k_choices=_parse_k_choices(args.k_choices),
+                retrievers=_parse_retrievers(args.retrievers),
+                demo_strategies=_parse_demos(args.demos),
+            )
+        ),
+    )
+    paths = cli_paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
+    with err.status("loading the task…"):
+        task = compose.load(args.task, paths)
+    with err.status(f"checking model {settings.model}…"):
+        compose.check_models(settings, LiteLLMGateway(models_dir=paths.models_dir), os.environ)
+    dev, test = compose.optimize_slices(task, settings)
+    path = args.run_dir or new_run_dir(args.runs_dir, task.name)
+    store = RunStore.create(path, {"run_id": path.name, **compose.new_run_info(task, settings, dev, test)})
+    _run_optimizer(task, settings, paths, store)
+
+
+@app.command("resume")
+def resume_cmd(
+    run: Annotated[Path, typer.Argument(help="The run folder to continue (see `promptopt runs`).")],
+    budget_calls: BudgetCallsOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    time_limit: TimeLimitOpt = None,
+    data_dir: DataDirOpt = None,
+    models_dir: ModelsDirOpt = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")
+    ] = False,
+) -> None:
+    """Continue an interrupted run where it stopped (budgets may be raised)."""
+    budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
+    run_guarded(lambda: _resume(run, budget, data_dir, models_dir, cache_dir, not no_cache))
+
+
+def _resume(
+    run: Path,
+    budget: dict[str, Any],
+    data_dir: Path | None,
+    models_dir: Path | None,
+    cache_dir: Path | None,
+    use_cache: bool,
+) -> None:
+    from promptopt import compose
+    from promptopt.llm.budget import Budget
+    from promptopt.run.reader import check_same_data, open_store
+
+    store = open_store(run)
+    if store.has("summary.json"):
+        raise UsageError(
+            f"run {run} is finished (it has a summary.json); there is nothing to resume",
+            hint=f"see it with: promptopt show {run}",
+        )
+    info = store.read_json("run.json")
+    settings = compose.OptimizeSettings.from_json(info["settings"])
+    raised = {k: v for k, v in budget.items() if v is not None}
+    if raised:
+        settings = replace(settings, budget=Budget(**{**settings.budget.to_json(), **raised}))
+        store.write_json("run.json", {**info, "settings": settings.to_json()})
+    paths = cli_paths(data_dir, models_dir, cache_dir, use_cache)
+    with err.status("loading the task…"):
+        task = compose.load(info.get("task_file") or info["task"], paths)
+    check_same_data(task, info.get("data_hashes") or {}, run_name=run.name)
+    _run_optimizer(task, settings, paths, store)
+
+
+def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
+    from promptopt import compose
+
+    display = OptimizeDisplay(err)
+    ctrl_c = CtrlC()
+    with err.status(f"checking model {settings.model}…"):
+        run = compose.open_optimize(task, settings, paths, store, env=os.environ, observers=[display, ctrl_c])
+    if run.estimate.warning:
+        err.print(f"[yellow]warning:[/] {run.estimate.warning}", highlight=False)
+    out.print(f"run folder: {store.path}")
+    try:
+        with ctrl_c, display:
+            summary = run.optimizer.run()
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]interrupted[/]: everything done so far is in {store.path}; "
+            f"continue with: promptopt resume {store.path}"
+        )
+        raise typer.Exit(130) from None
+    print_run_summary(summary, store.path)
+    if summary.plateau_reached:
+        auto_finetune_spec(task, store.path, paths)
+
+
+@app.command("runs")
+def runs_cmd(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder that holds run folders.")] = Path("runs"),
+) -> None:
+    """List runs: task, model, state, best test accuracy, stop reason."""
+    run_guarded(lambda: _runs(runs_dir))
+
+
+def _runs(runs_dir: Path) -> None:
+    from promptopt.run.reader import open_store, read_info, read_summary
+
+    table = Table(title=f"runs in {runs_dir}")
+    for column in ("run", "task", "model", "state", "best test", "baseline test", "stop"):
+        table.add_column(column)
+    folders = sorted(p for p in runs_dir.iterdir() if (p / "run.json").is_file()) if runs_dir.is_dir() else []
+    for folder in folders:
+        try:
+            store = open_store(folder)
+            info, summary = read_info(store), read_summary(store)
+        except PromptoptError as exc:
+            table.add_row(folder.name, "", "", f"[red]{exc.what}[/]", "", "", "")
+            continue
+        state = "finished" if summary else "unfinished (promptopt resume)"
+        table.add_row(
+            folder.name,
+            info.task,
+            info.model,
+            state,
+            pct(summary.best_test_accuracy) if summary else "",
+            pct(summary.baseline_test_accuracy) if summary else "",
+            summary.stop_reason if summary else "",
+        )
+    out.print(table)
+    if not folders:
+        out.print(f"no runs in {runs_dir} (start one with: promptopt optimize TASK)")
+
+
+@app.command("show")
+def show_cmd(
+    run: Annotated[Path, typer.Argument(help="A run folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json as is.")] = False,
+) -> None:
+    """Summarize one run: result, best prompt, spend, plateau evidence."""
+    run_guarded(lambda: _show(run, as_json))
+
+
+def _show(run: Path, as_json: bool) -> None:
+    from promptopt.run.events import Evaluated
+    from promptopt.run.history import History
+    from promptopt.run.reader import open_store, read_summary
+
+    store = open_store(run)
+    if not store.has("summary.json"):
+        done = History.load(store).of(Evaluated)
+        best = max(done, key=lambda e: e.accuracy if not e.raced_out else -1, default=None)
+        out.print(
+            f"run {run.name} is unfinished: {len(done)} candidates evaluated"
+            + (f", best dev {best.accuracy:.1%} ({best.candidate})" if best else "")
+            + f". Continue with: promptopt resume {run}"
+        )
+        return
+    if as_json:
+        out.print_json(json.dumps(store.read_json("summary.json")))
+        return
+    summary = read_summary(store)
+    assert summary is not None
+    print_run_summary(summary, run)
+    comp = summary.best_candidate.components()
+    out.print(
+        "[bold]best prompt[/]: "
+        + ", ".join(
+            f"{k}={v}" for k, v in comp.items() if k not in ("instruction", "label_descriptions", "demo_ids")
+        )
+    )
+    out.print(f"[bold]instruction[/]: {comp['instruction']}", highlight=False)
