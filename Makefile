@@ -16,8 +16,10 @@ demo: setup
 test: setup
 	PROMPTOPT_DATA_DIR=$(DATA_DIR) $(BIN)/python -m pytest -q
 
-lint:
+# Every check CI runs besides the tests: ruff (lint and format), mypy (strict), import-linter.
+lint: setup
 	$(BIN)/ruff check promptopt tests benchmarks
+	$(BIN)/ruff format --check promptopt tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

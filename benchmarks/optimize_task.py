@@ -32,6 +32,7 @@ from promptopt.evaluate.scoring import Outcome, score
 from promptopt.llm import local
 from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.render import seed_instruction
 from promptopt.run.store import RunStore, new_run_dir
 from promptopt.search.space import SearchSpace
 from promptopt.settings import resolve_paths
@@ -157,7 +158,7 @@ def _progress(event: dict[str, Any]) -> None:
 def _retrieval_baseline(task: Any, settings: Any, paths: Any, test: Any, store: RunStore) -> dict[str, Any]:
     """10 word-TF-IDF retrieved demos as chat turns, default instruction, on the same test
     examples; records already made by the run (if it picked this very prompt) are reused."""
-    candidate = Candidate(instruction=compose.seed_instruction(task), demo_strategy="retrieved", k=10)
+    candidate = Candidate(instruction=seed_instruction(task), demo_strategy="retrieved", k=10)
     done = {
         r["example_id"]: r
         for r in store.read("evaluations")

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from promptopt.evaluate.plateau import Observation, PlateauConfig, assess
+from promptopt.run.events import Evaluated
 from promptopt.run.history import History
 from promptopt.run.store import RunStore
 
@@ -92,12 +93,8 @@ def recorded(path: Path) -> list[Observation]:
     history = History.load(RunStore.open(path))
     dev_ids = RunStore.open(path).read_json("run.json")["dev_ids"]
     return [
-        Observation(
-            float(e["spend_tokens"]),
-            e["candidate"],
-            history.correct(e["candidate"], "dev", dev_ids[: e["n"]]),
-        )
-        for e in history.of_kind("evaluated")
+        Observation(float(e.spend_tokens), e.candidate, history.correct(e.candidate, "dev", dev_ids[: e.n]))
+        for e in history.of(Evaluated)
     ]
 
 

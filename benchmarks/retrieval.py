@@ -19,6 +19,7 @@ from pathlib import Path
 from promptopt import compose
 from promptopt.llm import local
 from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.render import seed_instruction
 from promptopt.settings import resolve_paths
 
 
@@ -49,7 +50,7 @@ def main() -> None:
     for setting in args.settings:
         retriever, k, layout = setting.split(":")
         candidate = Candidate(
-            instruction=compose.seed_instruction(task),
+            instruction=seed_instruction(task),
             demo_strategy="retrieved",
             k=int(k),
             retriever=retriever,

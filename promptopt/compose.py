@@ -75,15 +75,15 @@ def baseline_candidate(
                 demo_strategy="retrieved",
                 k=k,
                 retriever=retriever,  # type: ignore[arg-type]
-                demo_layout=layout,
-            )  # type: ignore[arg-type]
+                demo_layout=layout,  # type: ignore[arg-type]
+            )
         pick = stratified_demo_ids if strategy == "stratified" else random_demo_ids
         return Candidate(
             instruction=text,
             demo_strategy="fixed" if strategy == "random" else "stratified",
             demo_ids=pick(train, k, rng),
-            demo_layout=layout,
-        )  # type: ignore[arg-type]
+            demo_layout=layout,  # type: ignore[arg-type]
+        )
     except ValueError as exc:
         raise UsageError(
             f"this prompt cannot be built: {exc}",

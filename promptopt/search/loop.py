@@ -84,6 +84,7 @@ class Optimizer:
     history: History
     writer: Writer | None = None
     observers: Sequence[Observer] = ()
+    stoppers: Sequence[Stopper] = ()  # checked after the built-in ones (budget, plateau, ...)
     _plateau: PlateauStopper = field(init=False)
     _stoppers: list[Stopper] = field(init=False)
     _moves: Neighbourhood = field(init=False)
@@ -99,6 +100,7 @@ class Optimizer:
         ]
         if self.config.max_trials is not None:
             self._stoppers.insert(0, MaxTrials(self.config.max_trials))
+        self._stoppers.extend(self.stoppers)
         self._moves = Neighbourhood(self.data, self.config, self.history, self.writer)
         self._reserve = TestReserve(self.data, self.history)
 

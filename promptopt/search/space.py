@@ -218,7 +218,7 @@ def build(point: Point, materials: Materials, *, parent: Candidate | None) -> Ca
         demo_ids=ids,
         k=k if point.demos == "retrieved" else 0,
         output_format=point.format,  # type: ignore[arg-type]
-        retriever=point.retriever or "word",
+        retriever=point.retriever or "word",  # type: ignore[arg-type]
         demo_layout=layout,  # type: ignore[arg-type]
         parents=(parent.id,) if parent is not None else (),
         operator="tpe",

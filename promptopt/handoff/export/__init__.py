@@ -1,4 +1,9 @@
-"""Outputs of a finished run: the production prompt artifact (``build``), its messages template
-(``template``), the DSPy program (``dspy_program``), round-trip verification (``verify``) and the
-file formats of ``promptopt predict`` (``predict_io``). They read the run folder and the task
-data; only ``verify`` (through the runtime) calls a model."""
+"""The production prompt of a finished run, exported and verified.
+
+- :mod:`.build`: the artifact (framework-free JSON with a content hash) and where it is written;
+- :mod:`.template`: the chat-messages template with placeholders, cut out of the renderer's output;
+- :mod:`.dspy_program`: the DSPy program that loads the artifact (generated; nothing here imports dspy);
+- :mod:`.verify`: rescoring through the artifact and comparing with the run, example by example.
+
+Only ``verify`` calls a model, through the runtime it is given.
+"""

@@ -1,7 +1,7 @@
 """The plateau report: a finished run folder turned into a markdown file, a self-contained HTML
-page and PNG plots, with ablations of the winning prompt scored through the evaluator.
+page and PNG plots, with ablations of the winning prompt scored through the evaluator. The run
+is read through :mod:`promptopt.run.reader`.
 
-- :mod:`.source` reads the run folder (through the fine-tuning spec's reader) and its history;
 - :mod:`.trajectory` rebuilds the best dev score against calls, tokens or dollars, with bands;
 - :mod:`.candidates` places every candidate by dev accuracy and prompt tokens, with the Pareto front;
 - :mod:`.unfixed` finds the examples every strong candidate got wrong;
