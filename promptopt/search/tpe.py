@@ -74,16 +74,23 @@ class TPESearch:
             study.enqueue_trial(point.params(), skip_if_exists=True)
 
     def pending(self) -> list[Proposal]:
-        """Trials asked but never told (the process was killed mid-trial), oldest first."""
+        """Trials asked but never told (the process was killed mid-trial), oldest first. A kill
+        (or Ctrl-C) inside :meth:`ask` leaves a trial with only some of its components: an
+        enqueued one takes its queued point; a sampled one is told failed (nothing of it was
+        evaluated), so the next :meth:`ask` samples a whole point."""
         optuna = _optuna()
         study = self._open()
         running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        return [
-            Proposal(
-                t.number, Point.from_params(t.params), queued="fixed_params" in getattr(t, "system_attrs", {})
-            )
-            for t in sorted(running, key=lambda t: t.number)
-        ]
+        proposals = []
+        for t in sorted(running, key=lambda t: t.number):
+            fixed = getattr(t, "system_attrs", {}).get("fixed_params")
+            try:
+                point = Point.from_params({**t.params, **(fixed or {})})
+            except ValueError:
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+                continue
+            proposals.append(Proposal(t.number, point, queued=fixed is not None))
+        return proposals
 
     def ask(self) -> Proposal:
         optuna = _optuna()
