@@ -33,10 +33,11 @@ from promptopt.llm import local
 from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.render import seed_instruction
+from promptopt.run.events import Evaluated, Event
+from promptopt.run.reader import check_same_data
 from promptopt.run.store import RunStore, new_run_dir
 from promptopt.search.space import SearchSpace
 from promptopt.settings import resolve_paths
-from promptopt.task.load import check_same_data
 
 
 def main() -> None:
@@ -94,7 +95,7 @@ def _optimize(args: Any, paths: Any) -> tuple[RunStore, Any, Any, dict[str, Any]
     )
     started = time.perf_counter()
     run = compose.open_optimize(task, settings, paths, store, env=os.environ, observers=[_progress])
-    summary = run.optimizer.run()
+    summary = run.optimizer.run().to_json()
     return store, task, settings, summary, time.perf_counter() - started, path
 
 
@@ -107,7 +108,7 @@ def _finished_run(path: Path, paths: Any) -> tuple[RunStore, Any, Any, dict[str,
     info = store.read_json("run.json")
     settings = compose.OptimizeSettings.from_json(info["settings"])
     task = compose.load(info.get("task_file") or info["task"], paths)
-    check_same_data(task, info)
+    check_same_data(task, info.get("data_hashes") or {}, run_name=path.name)
     summary = store.read_json("summary.json")
     print(f"run folder: {path} (finished; scoring the retrieval baseline only)", flush=True)
     return store, task, settings, summary, float(summary["seconds"])
@@ -143,16 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress(event: dict[str, Any]) -> None:
-    if event.get("event") == "evaluated":
-        raced = " (raced out)" if event["raced_out"] else ""
+def _progress(event: Event) -> None:
+    if isinstance(event, Evaluated):
+        raced = " (raced out)" if event.raced_out else ""
         print(
-            f"[{event['elapsed_s']:6.0f}s] {event['candidate']} {event['operator']:<22} dev {event['accuracy']:.1%}"
-            f" on {event['n']}{raced}; calls {event['calls']}",
+            f"[{event.elapsed_s:6.0f}s] {event.candidate} {event.operator:<22} dev {event.accuracy:.1%}"
+            f" on {event.n}{raced}; calls {event.calls}",
             flush=True,
         )
-    elif event.get("event") in ("stop", "incumbent", "slot", "test_scored", "budget_tight"):
-        print(f"         {json.dumps(event)[:200]}", flush=True)
+    elif event.kind in ("stop", "incumbent", "slot", "test_scored", "budget_tight"):
+        print(f"         {json.dumps(event.to_json())[:200]}", flush=True)
 
 
 def _retrieval_baseline(task: Any, settings: Any, paths: Any, test: Any, store: RunStore) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from promptopt.handoff.finetune.probe import run_probe
 from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.render import seed_instruction
+from promptopt.run.events import Evaluated, Event, Stop
 from promptopt.run.store import RunStore
 from promptopt.search.space import SearchSpace
 from promptopt.settings import Paths
@@ -117,19 +118,19 @@ def optimize(bench: Bench, *, time_limit: float | None) -> Result:
     run = compose.open_optimize(
         bench.task, settings, bench.paths, store, env=os.environ, observers=[_progress]
     )
-    summary = run.optimizer.run()
+    summary = run.optimizer.run().to_json()
     return _optimize_result(store, summary, time.perf_counter() - started, time_limit)
 
 
-def _progress(event: dict[str, Any]) -> None:
-    if event.get("event") == "evaluated":
+def _progress(event: Event) -> None:
+    if isinstance(event, Evaluated):
         print(
-            f"  promptopt [{event['elapsed_s']:5.0f} s] {event['candidate']} {event['operator']}: dev "
-            f"{event['accuracy']:.1%} on {event['n']}",
+            f"  promptopt [{event.elapsed_s:5.0f} s] {event.candidate} {event.operator}: dev "
+            f"{event.accuracy:.1%} on {event.n}",
             flush=True,
         )
-    elif event.get("event") == "stop":
-        print(f"  promptopt stopped: {event.get('reason')}; scoring on test…", flush=True)
+    elif isinstance(event, Stop):
+        print(f"  promptopt stopped: {event.reason}; scoring on test…", flush=True)
 
 
 def _open_store(
