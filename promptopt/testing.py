@@ -3,13 +3,17 @@
 - :class:`FakeCompleter`: a completer whose answers come from a handler (``request -> text``),
   in the manner of httpx's ``MockTransport``; it counts and records the calls, can advance a
   fake clock, price each call, or kill its process at a given call;
-- two handlers: :func:`topic_answers`, a landscape the search can climb (answers get better
-  with demos, with demos of the gold label and with written instructions), and
+- handlers: :func:`topic_answers`, a landscape the search can climb (answers get better
+  with demos, with demos of the gold label and with written instructions);
   :func:`hashed_answers`, whose answer depends on the whole request (any change in rendering
   or parameters changes about half the answers, so one-for-one comparisons are real checks);
+  :func:`replies`, answers (or failed calls) scripted per input; :func:`in_turn`, answers (or
+  failed calls) in a fixed order, whatever the input;
 - the tiny task: :func:`tiny_task` in memory, :func:`write_tiny_task` on disk (a task file and
   its data, loadable by every command);
 - :class:`HashEmbedder`: sentence vectors without a model;
+- :func:`new_run_store` and :func:`fake_optimizer`: the real optimizer over a fake completer,
+  on a new or resumed run folder;
 - :func:`build_finished_run`: a finished run folder scored by promptopt's own evaluator and
   written through the run's own history and store.
 
@@ -25,6 +29,7 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,15 +37,23 @@ from typing import Any
 
 import numpy as np
 
-from promptopt.compose import OptimizeSettings, new_run_info, optimize_slices, restored_ledger
+from promptopt.compose import (
+    OptimizeRun,
+    OptimizeSettings,
+    assemble_optimize,
+    new_run_info,
+    optimize_slices,
+    restored_ledger,
+)
 from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator, ExampleRecord
+from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.metered import MeteredCompleter
-from promptopt.llm.types import Completer, CompletionRequest, CompletionResponse
+from promptopt.llm.types import CallError, Completer, CompletionRequest, CompletionResponse
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource
 from promptopt.prompt.render import seed_instruction
 from promptopt.prompt.retrieve import EmbeddingRetriever, Retriever
-from promptopt.run.events import EvalStart, Evaluated
+from promptopt.run.events import EvalStart, Evaluated, Event
 from promptopt.run.history import History
 from promptopt.run.store import RunStore
 from promptopt.search.finish import Ending, summarize
@@ -61,25 +74,30 @@ Handler = Callable[[CompletionRequest], str]
 
 @dataclass
 class FakeCompleter:
-    """A :class:`~promptopt.llm.types.Completer` answering with ``handler(request)``.
+    """A :class:`~promptopt.llm.types.Completer` answering with ``handler(request)`` (a
+    handler that raises :class:`~promptopt.llm.types.CallError` fails the call).
 
     ``usd_per_call``: the price of each call (None: unpriced). ``seconds_per_call``: how far
     each call advances :meth:`clock` (give it to the optimizer as its clock: time limits
-    without waiting). ``kill_after``: SIGKILL this process at that call (a crash mid-run).
-    Prompt tokens are a quarter of the characters sent. Thread-safe."""
+    without waiting), and each call's latency. ``kill_after``: SIGKILL this process at that
+    call (a crash mid-run). ``model_fingerprint``: what :meth:`fingerprint` returns (a local
+    model's weights; part of the completion cache's key). Prompt tokens are ``prompt_tokens``,
+    else a quarter of the characters sent. Thread-safe; the handler runs outside the lock."""
 
     handler: Handler
     usd_per_call: float | None = 0.0
     seconds_per_call: float = 0.0
     completion_tokens: int = 2
     kill_after: int | None = None
+    model_fingerprint: str = ""
+    prompt_tokens: int | None = None
     now: float = 0.0
     calls: int = 0
     seen: list[CompletionRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def fingerprint(self, model: str) -> str:
-        return ""
+        return self.model_fingerprint
 
     def clock(self) -> float:
         return self.now
@@ -91,10 +109,11 @@ class FakeCompleter:
             self.seen.append(request)
             if self.kill_after is not None and self.calls >= self.kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
+        text = self.handler(request)
         chars = sum(len(content) for _, content in request.messages)
         return CompletionResponse(
-            text=self.handler(request),
-            prompt_tokens=chars // 4,
+            text=text,
+            prompt_tokens=chars // 4 if self.prompt_tokens is None else self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             usd=self.usd_per_call,
             latency_s=self.seconds_per_call or 0.001,
@@ -181,6 +200,53 @@ def hashed_answers(
             return target
         wrong = _wrong(gold, key)
         return codes.get(wrong, wrong) if as_code else wrong
+
+    return answer
+
+
+Reply = str | CallError
+
+
+def _reply(reply: Reply) -> str:
+    if isinstance(reply, CallError):
+        raise reply
+    return reply
+
+
+def replies(
+    by_input: Mapping[str, Reply] | None = None,
+    *,
+    default: Reply = "",
+    delay: Callable[[str], float] | None = None,
+) -> Handler:
+    """Answers scripted per input: ``by_input[last message]``, else ``default``; a
+    :class:`~promptopt.llm.types.CallError` there fails the call. ``delay(input)``: seconds
+    to sleep first (so calls in flight finish out of order)."""
+    scripted = dict(by_input or {})
+
+    def answer(request: CompletionRequest) -> str:
+        last = request.messages[-1][1]
+        if delay is not None:
+            time.sleep(delay(last))
+        return _reply(scripted.get(last, default))
+
+    return answer
+
+
+def in_turn(answers: Sequence[Reply]) -> Handler:
+    """The answers in order, whatever the request, starting over after the last; a
+    :class:`~promptopt.llm.types.CallError` fails that call."""
+    if not answers:
+        raise ValueError("in_turn needs at least one answer")
+    script = tuple(answers)
+    lock = threading.Lock()
+    served = [0]
+
+    def answer(request: CompletionRequest) -> str:
+        with lock:
+            reply = script[served[0] % len(script)]
+            served[0] += 1
+        return _reply(reply)
 
     return answer
 
@@ -277,10 +343,11 @@ def load_tiny_task(root: Path) -> Task:
 
 class HashEmbedder:
     """Unit-length bag-of-words vectors (words hashed into 32 dimensions): notes about the same
-    label are near. Counts the texts it embeds."""
+    label are near. Counts the texts it embeds (``embedded``) and the pools (``pool_calls``)."""
 
     def __init__(self) -> None:
         self.embedded = 0
+        self.pool_calls = 0
 
     def encode(self, texts: Sequence[str]) -> Any:
         self.embedded += len(texts)
@@ -292,6 +359,7 @@ class HashEmbedder:
         return rows / np.where(norms == 0, 1.0, norms)
 
     def encode_pool(self, texts: Sequence[str]) -> Any:
+        self.pool_calls += 1
         return self.encode(texts)
 
 
@@ -302,6 +370,44 @@ def demo_source(task: Task, embedder: HashEmbedder | None = None) -> DemoSource:
     if embedder is not None:
         retrievers["minilm"] = EmbeddingRetriever(train, embedder)
     return DemoSource(train, retrievers=retrievers)
+
+
+# -- the optimizer on a fake completer --------------------------------------------------------------
+
+
+def new_run_store(path: Path, task: Task, settings: OptimizeSettings) -> RunStore:
+    """A new run folder for ``settings`` on ``task``, with the run.json ``promptopt optimize``
+    writes (its slices, settings, versions and data hashes)."""
+    dev, test = optimize_slices(task, settings)
+    return RunStore.create(path, {"run_id": path.name, **new_run_info(task, settings, dev, test)})
+
+
+def fake_optimizer(
+    store: RunStore,
+    task: Task,
+    settings: OptimizeSettings,
+    completer: FakeCompleter,
+    *,
+    observers: Sequence[Callable[[Event], None]] = (),
+    cache: DiskCache | None = None,
+    demos: DemoSource | None = None,
+    clock: Callable[[], float] | None = None,
+) -> OptimizeRun:
+    """The run's optimizer as ``promptopt optimize`` (new folder) or ``promptopt resume``
+    (a folder with history) builds it, over ``completer`` (through ``cache`` when given)
+    metered into the run's ledger. The clock is the completer's unless ``clock`` is given."""
+    ledger = restored_ledger(store)
+    inner: Completer = completer if cache is None else CachingCompleter(completer, cache)
+    return assemble_optimize(
+        task,
+        settings,
+        store,
+        metered=MeteredCompleter(inner, ledger),
+        ledger=ledger,
+        observers=observers,
+        clock=clock or completer.clock,
+        demos=demos,
+    )
 
 
 # -- a finished run -----------------------------------------------------------------------------------
@@ -327,7 +433,7 @@ def build_finished_run(
         task=task.name, model=model_name, seed=seed, dev_limit=dev_limit, test_limit=test_limit, concurrency=1
     )
     dev, test = optimize_slices(task, settings)
-    store = RunStore.create(path, {"run_id": path.name, **new_run_info(task, settings, dev, test)})
+    store = new_run_store(path, task, settings)
     history = History.load(store)
     ledger = restored_ledger(store)
     evaluator = Evaluator(

@@ -1,14 +1,22 @@
 """Shared fixtures. Tests never need an API key or the network; tests marked ``model`` run
-the real embedded model on small slices."""
+the real embedded model on small slices. The test doubles (fake completers, the tiny task,
+finished runs) are in :mod:`promptopt.testing`."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+RunCli = Callable[..., subprocess.CompletedProcess[str]]
+Invoke = Callable[..., Any]
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +33,49 @@ def _no_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must pass on a machine with no API key, so none leaks in from the shell."""
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "OLLAMA_API_BASE"):
         monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def cli_env() -> dict[str, str]:
+    """The environment of a child ``promptopt`` process: this one's, without API keys."""
+    return {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+
+
+@pytest.fixture
+def run_cli(cli_env: dict[str, str]) -> RunCli:
+    """``python -m promptopt.cli ARGS`` in a child process, as a user runs it (from ``cwd``,
+    the repository by default). Its stderr comes back with whitespace collapsed: rich wraps
+    long messages at the terminal width."""
+
+    def run(
+        *args: str, cwd: Path = REPO, env: Mapping[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "promptopt.cli", *args],
+            cwd=cwd,
+            env={**cli_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        proc.stderr = " ".join(proc.stderr.split())
+        return proc
+
+    return run
+
+
+@pytest.fixture
+def invoke() -> Invoke:
+    """The command line in this process (typer's runner), so monkeypatched doors apply. The
+    result also has ``flat``: its output and stderr with whitespace collapsed."""
+
+    def run(*args: str) -> Any:
+        from typer.testing import CliRunner
+
+        from promptopt.cli import app
+
+        result = CliRunner().invoke(app, list(args))
+        result.flat = " ".join((result.output + (result.stderr if result.stderr_bytes else "")).split())
+        return result
+
+    return run

@@ -29,6 +29,8 @@ def test_importing_the_package_loads_no_heavy_library_and_reads_no_env() -> None
         "heavy = [m for m in ('litellm', 'datasets', 'llama_cpp', 'dspy', 'optuna', 'sklearn') if m in sys.modules]\n"
         "print(heavy, [k for k in seen if k.startswith('PROMPTOPT')])\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[] []"

@@ -1,0 +1,157 @@
+"""The one door, without a model: pre-flight checks, error translation, retries, prices."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from promptopt.errors import CredentialsError, ModelError, ProviderError
+from promptopt.llm.gateway import LiteLLMGateway, RetryPolicy, _litellm, _translate
+from promptopt.llm.types import CallError, CompletionRequest
+
+
+def _gateway(sleeps: list[float], attempts: int = 4) -> LiteLLMGateway:
+    return LiteLLMGateway(
+        retry=RetryPolicy(attempts=attempts, base_s=1.0, max_s=8.0), sleep=sleeps.append, rng=random.Random(0)
+    )
+
+
+def _raw(text: str) -> Any:
+    usage = SimpleNamespace(prompt_tokens=12, completion_tokens=2)
+    return SimpleNamespace(usage=usage, choices=[SimpleNamespace(message=SimpleNamespace(content=text))])
+
+
+REQUEST = CompletionRequest(model="openai/gpt-4o-mini", messages=(("user", "hi"),))
+
+
+def test_missing_api_key_fails_before_any_call() -> None:
+    with pytest.raises(CredentialsError) as info:
+        LiteLLMGateway().check("openai/gpt-4o-mini", env={})
+    assert "OPENAI_API_KEY" in str(info.value) and "gpt-4o-mini" in str(info.value)
+    with pytest.raises(CredentialsError, match="ANTHROPIC_API_KEY"):
+        LiteLLMGateway().check("anthropic/claude-sonnet-4-5", env={})
+
+
+def test_present_api_key_passes_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    LiteLLMGateway().check("openai/gpt-4o-mini", env={"OPENAI_API_KEY": "sk-test"})
+
+
+def test_ollama_needs_no_key() -> None:
+    LiteLLMGateway().check("ollama/llama3", env={})
+
+
+def test_unroutable_model_name_is_a_model_error() -> None:
+    with pytest.raises(ModelError) as info:
+        LiteLLMGateway().check("definitely-not-a-model", env={})
+    assert "definitely-not-a-model" in str(info.value) and "local/qwen2.5-0.5b-instruct" in str(info.value)
+
+
+def test_transient_errors_are_retried_with_growing_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    gateway = _gateway(sleeps)
+    outcomes: list[Any] = [
+        CallError("rate", kind="transient"),
+        CallError("rate", kind="transient"),
+        _raw("ok"),
+    ]
+
+    def fake_call(request: CompletionRequest) -> Any:
+        item = outcomes.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    monkeypatch.setattr(gateway, "_call", fake_call)
+    response = gateway.complete(REQUEST)
+    assert response.text == "ok" and response.attempts == 3 and len(sleeps) == 2
+    assert 0 <= sleeps[0] <= 1.0 and 0 <= sleeps[1] <= 2.0
+
+
+def test_retries_stop_at_the_attempt_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    gateway = _gateway(sleeps, attempts=3)
+    calls: list[int] = []
+
+    def always_limited(request: CompletionRequest) -> Any:
+        calls.append(1)
+        raise CallError("rate limited", kind="transient")
+
+    monkeypatch.setattr(gateway, "_call", always_limited)
+    with pytest.raises(CallError) as info:
+        gateway.complete(REQUEST)
+    assert len(calls) == 3 and len(sleeps) == 2 and info.value.attempts == 3
+
+
+def test_request_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps: list[float] = []
+    gateway = _gateway(sleeps)
+
+    def bad(request: CompletionRequest) -> Any:
+        raise CallError("context too long", kind="request")
+
+    monkeypatch.setattr(gateway, "_call", bad)
+    with pytest.raises(CallError):
+        gateway.complete(REQUEST)
+    assert sleeps == []
+
+
+def test_litellm_errors_translate_to_the_right_family() -> None:
+    litellm = _litellm()
+    model, provider = "gpt-4o-mini", "openai"
+    rate = litellm.RateLimitError("slow down", llm_provider=provider, model=model)
+    auth = litellm.AuthenticationError("bad key", llm_provider=provider, model=model)
+    missing = litellm.NotFoundError("no such model", llm_provider=provider, model=model)
+    window = litellm.ContextWindowExceededError("too long", model=model, llm_provider=provider)
+    timeout = litellm.Timeout("timed out", model=model, llm_provider=provider)
+    assert (
+        isinstance(_translate(litellm, model, rate), CallError)
+        and _translate(litellm, model, rate).kind == "transient"
+    )
+    assert _translate(litellm, model, timeout).kind == "transient"  # type: ignore[union-attr]
+    assert isinstance(_translate(litellm, model, auth), CredentialsError)
+    assert isinstance(_translate(litellm, model, missing), ModelError)
+    assert _translate(litellm, model, window).kind == "request"  # type: ignore[union-attr]
+    assert isinstance(
+        _translate(litellm, model, litellm.APIError(500, "boom", provider, model)), (CallError, ProviderError)
+    )
+
+
+def test_prices_come_from_the_bundled_map_and_unknown_is_none() -> None:
+    gateway = LiteLLMGateway()
+    assert gateway.price("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)
+    assert gateway.price("ft:gpt-4o-mini-2024-07-18", 1_000_000, 1_000_000) == pytest.approx(1.5)
+    assert gateway.price("openai/not-a-real-model-xyz", 100, 10) is None
+    assert gateway.price("local/qwen2.5-0.5b-instruct", 100, 10) == 0.0
+
+
+def test_a_litellm_caller_that_sets_no_max_tokens_gets_room_to_write(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """``dspy.LM`` sends max_tokens=None: the local provider must not cut it at a label's length."""
+    from promptopt.llm import gateway
+    from promptopt.llm.local import EngineResult
+
+    seen: list[int] = []
+
+    def chat(
+        path: Any, messages: Any, *, temperature: float, max_tokens: int, stop: Any, seed: Any
+    ) -> EngineResult:
+        seen.append(max_tokens)
+        return EngineResult(text="ok", prompt_tokens=3, completion_tokens=1, seconds=0.0)
+
+    monkeypatch.setattr(gateway._ENGINE, "chat", chat)
+    litellm = _litellm()
+    model = tmp_path / "m.gguf"
+    for limit in (None, 7):
+        litellm.completion(
+            model="local/any",
+            messages=[{"role": "user", "content": "hi"}],
+            api_base=str(model),
+            max_tokens=limit,
+            temperature=0.0,
+        )
+    assert seen == [gateway.UNSET_MAX_TOKENS, 7] and gateway.UNSET_MAX_TOKENS >= 512
