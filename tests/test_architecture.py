@@ -34,3 +34,30 @@ def test_importing_the_package_loads_no_heavy_library_and_reads_no_env() -> None
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[] []"
+
+
+# Each library that has a port is imported directly by exactly these modules (the contracts in
+# pyproject.toml also forbid reaching them indirectly from elsewhere).
+PORTS = {
+    "litellm": {"promptopt.llm.gateway"},
+    "llama_cpp": {"promptopt.llm.local.aligned"},
+    "sentence_transformers": {"promptopt.llm.embed"},
+    "datasets": {"promptopt.task.load"},
+    "pyarrow": {"promptopt.task.load"},
+    "optuna": {"promptopt.search.tpe"},
+    "matplotlib": {"promptopt.handoff.report.plots"},
+    "scipy": {"promptopt.evaluate.paired"},
+    "sklearn": {"promptopt.prompt.retrieve", "promptopt.prompt.describe", "promptopt.handoff.finetune.probe"},
+}
+
+
+def test_each_third_party_library_is_imported_only_at_its_port() -> None:
+    import grimp
+
+    graph = grimp.build_graph("promptopt", include_external_packages=True)
+    found = {library: set(graph.find_modules_that_directly_import(library)) for library in PORTS}
+    assert found == PORTS
+    cli_only = {"typer", "rich"}
+    for library in cli_only:
+        importers = graph.find_modules_that_directly_import(library)
+        assert importers and all(m.startswith("promptopt.cli.") for m in importers), (library, importers)

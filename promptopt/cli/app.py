@@ -95,6 +95,10 @@ def cli_paths(
     )
 
 
+CacheDirOpt = Annotated[
+    Path | None, typer.Option("--cache-dir", help="Completion cache folder (default: ./.promptopt-cache).")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")]
 CacheOnlyOpt = Annotated[
     Path | None,
     typer.Option(

@@ -11,7 +11,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from promptopt.cli.app import DEFAULT_MODEL, DataDirOpt, ModelsDirOpt, app, cli_paths, err, out, run_guarded
+from promptopt.cli.app import (
+    DEFAULT_MODEL,
+    CacheDirOpt,
+    DataDirOpt,
+    ModelsDirOpt,
+    NoCacheOpt,
+    app,
+    cli_paths,
+    err,
+    out,
+    run_guarded,
+)
 from promptopt.cli.handoffs import auto_finetune_spec
 from promptopt.cli.progress import CtrlC, OptimizeDisplay
 from promptopt.cli.tables import pct, print_run_summary
@@ -98,12 +109,8 @@ def optimize_cmd(
     ] = "none,stratified,retrieved",
     data_dir: DataDirOpt = None,
     models_dir: ModelsDirOpt = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")
-    ] = False,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
     run_dir: Annotated[
         Path | None, typer.Option(help="Run folder (default: runs/<time>-<task>-<id>).")
     ] = None,
@@ -227,12 +234,8 @@ def resume_cmd(
     time_limit: TimeLimitOpt = None,
     data_dir: DataDirOpt = None,
     models_dir: ModelsDirOpt = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")
-    ] = False,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Continue an interrupted run where it stopped (budgets may be raised)."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}

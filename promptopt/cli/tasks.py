@@ -11,7 +11,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from promptopt.cli.app import DEFAULT_MODEL, DataDirOpt, ModelsDirOpt, app, cli_paths, err, out, run_guarded
+from promptopt.cli.app import (
+    DEFAULT_MODEL,
+    CacheDirOpt,
+    DataDirOpt,
+    ModelsDirOpt,
+    NoCacheOpt,
+    app,
+    cli_paths,
+    err,
+    out,
+    run_guarded,
+)
 from promptopt.cli.progress import run_with_progress
 from promptopt.cli.tables import print_eval_summary
 from promptopt.errors import PromptoptError, UsageError
@@ -128,12 +139,8 @@ def eval_cmd(
     temperature: Annotated[float, typer.Option(help="Sampling temperature.")] = 0.0,
     data_dir: DataDirOpt = None,
     models_dir: ModelsDirOpt = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Completion cache folder (default: ./.promptopt-cache).")
-    ] = None,
-    no_cache: Annotated[
-        bool, typer.Option("--no-cache", help="Call the model even for requests seen before.")
-    ] = False,
+    cache_dir: CacheDirOpt = None,
+    no_cache: NoCacheOpt = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON here.")] = None,
     records_out: Annotated[
         Path | None, typer.Option("--records", help="Write one JSON line per example here.")
