@@ -5,8 +5,15 @@ for optimization, same test slice for the final score.
 
 Contenders, cheapest first: zero-shot and the plain retrieval baseline (promptopt's renderer, no
 search), the trained probe (TF-IDF + logistic regression), ``promptopt optimize`` with its
-defaults, DSPy ``Predict`` unoptimized, ``BootstrapFewShotWithRandomSearch``, ``GEPA`` (the
-task model reflects on itself) and ``MIPROv2`` with ``auto="light"``. Every cache is off.
+defaults, DSPy ``Predict`` unoptimized, ``KNNFewShot`` (the 10 nearest train examples by
+promptopt's MiniLM embedder), ``BootstrapFewShotWithRandomSearch``, ``GEPA`` (the task model
+reflects on itself) and ``MIPROv2`` with ``auto="light"``. Every cache is off.
+
+Fair to every contender: one train pool for all (``--train-limit``, default the whole train
+split), the same dev and test slices, and one counting rule (an answer that is not a label, or
+a failed call, is wrong for everyone; each row reports how many there were). A target on
+accuracy is met only when the low end of its paired 95% interval meets it; when only the point
+estimate does, it is "not resolved".
 
 Each contender's result is kept under ``--work-dir`` as soon as it finishes, so an interrupted
 benchmark resumes where it stopped (``--redo NAME`` runs one again); promptopt's own run folder
@@ -31,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 from anchors import dspy_side, promptopt_side, table
-from anchors.common import Result, bench_paths
-from anchors.promptopt_side import Bench
+from anchors.common import COUNTING_RULE, Bench, Result, bench_paths, ids_sha256, pooled
 
 from promptopt import compose
-from promptopt.task.spec import sample
+from promptopt.settings import Paths
+from promptopt.task.spec import Task
 
 CONTENDERS = (
     "zero-shot",
@@ -43,10 +50,15 @@ CONTENDERS = (
     "probe",
     "promptopt",
     "dspy-predict",
+    "dspy-knn",
     "dspy-bootstrap-rs",
     "dspy-gepa",
     "dspy-miprov2-light",
 )
+# the contenders that show or learn from no train example
+NO_TRAIN = ("zero-shot", "dspy-predict")
+KNN_K = 10  # as the plain retrieval baseline
+MIN_TEST = 100  # below this, 95% intervals are wider than about +-10 points
 
 
 def runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], Result]]:
@@ -56,6 +68,7 @@ def runners(args: argparse.Namespace) -> dict[str, Callable[[Bench], Result]]:
         "probe": promptopt_side.probe,
         "promptopt": lambda b: promptopt_side.optimize(b, time_limit=args.promptopt_time_limit),
         "dspy-predict": dspy_side.predict,
+        "dspy-knn": lambda b: dspy_side.knn(b, k=KNN_K),
         "dspy-bootstrap-rs": lambda b: dspy_side.bootstrap_random_search(
             b, candidates=args.bootstrap_candidates
         ),
@@ -75,11 +88,8 @@ def main() -> None:
     out = (
         args.out or Path("benchmarks/results") / f"{bench.task.name}-{_slug(args.model)}-{meta['date']}.json"
     )
-    print(
-        f"{bench.task.name} / {args.model}: dev {len(bench.dev)}, test {len(bench.test)}, DSPy train "
-        f"{len(bench.train)}; work folder {bench.work}",
-        flush=True,
-    )
+    for line in header(bench, meta):
+        print(line, flush=True)
     run = runners(args)
     names = in_table(chosen, bench.work)
     # kept results first, so that the table written after each new run already holds every row
@@ -91,6 +101,29 @@ def main() -> None:
         _write(out, meta, [results[n] for n in CONTENDERS if n in results])
     print(table.markdown([r.to_json() for r in results.values()], meta))
     print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')}")
+
+
+def header(bench: Bench, meta: dict[str, Any]) -> list[str]:
+    """What the run compares on: the slices, the train pool of each contender, the rule."""
+    lines = [
+        f"{bench.task.name} / {meta['model']}: dev {len(bench.dev)}, test {len(bench.test)}; work folder "
+        f"{bench.work}",
+        f"train pool: {meta['train_pool']['drawn']}, ids sha256 {meta['train_pool']['ids_sha256']}",
+    ]
+    lines += [f"  {name}: {pool}" for name, pool in meta["train_pool_by_contender"].items()]
+    lines.append(f"counting rule: {COUNTING_RULE}")
+    if len(bench.test) < MIN_TEST:
+        lines.append(
+            f"note: {len(bench.test)} test examples (fewer than {MIN_TEST}): most accuracy targets "
+            'will be "not resolved"'
+        )
+    return lines
+
+
+def pools_by_contender(bench: Bench) -> dict[str, str]:
+    """The train pool each contender draws from, as the outputs state it."""
+    shared = f"the shared pool: {bench.pool()['drawn']}"
+    return {name: "none (no demos, no training)" if name in NO_TRAIN else shared for name in CONTENDERS}
 
 
 def in_table(chosen: set[str], work: Path) -> list[str]:
@@ -129,26 +162,56 @@ def _run(name: str, runner: Callable[[Bench], Result], bench: Bench) -> Result:
 
 def _bench(args: argparse.Namespace) -> Bench:
     paths = bench_paths(args.data_dir)
-    task = compose.load(args.task, paths)
+    return make_bench(
+        compose.load(args.task, paths),
+        paths,
+        model=args.model,
+        seed=args.seed,
+        dev_limit=args.dev_limit,
+        test_limit=args.test_limit,
+        train_limit=args.train_limit,
+        work_dir=args.work_dir,
+    )
+
+
+def make_bench(
+    full: Task,
+    paths: Paths,
+    *,
+    model: str,
+    seed: int,
+    dev_limit: int | None,
+    test_limit: int | None,
+    train_limit: int | None,
+    work_dir: Path,
+) -> Bench:
+    """The bench every contender runs on: promptopt's dev and test slices, and ``full`` with
+    its train split cut to the pool (all of it when ``train_limit`` is None)."""
+    task = pooled(full, train_limit, seed=seed)
     settings = compose.OptimizeSettings(
-        task=task.name, model=args.model, seed=args.seed, dev_limit=args.dev_limit, test_limit=args.test_limit
+        task=task.name, model=model, seed=seed, dev_limit=dev_limit, test_limit=test_limit
     )
     dev, test = compose.optimize_slices(task, settings)
-    train = sample(task.split("train"), args.train_limit, seed=args.seed, stratified=True)
-    key = f"{task.name}-{_slug(args.model)}-dev{len(dev)}-test{len(test)}-train{len(train)}-seed{args.seed}"
-    work = args.work_dir / key
+    train = task.split("train")
+    # the pool's fingerprint in the name: results kept for another pool are never reused
+    key = (
+        f"{task.name}-{_slug(model)}-dev{len(dev)}-test{len(test)}-train{len(train)}-"
+        f"{ids_sha256(train)[:8]}-seed{seed}"
+    )
+    work = work_dir / key
     work.mkdir(parents=True, exist_ok=True)
     return Bench(
         task=task,
         paths=paths,
-        model=args.model,
-        seed=args.seed,
+        model=model,
+        seed=seed,
         dev=dev,
         test=test,
-        train=tuple(train),
         work=work,
-        dev_limit=args.dev_limit,
-        test_limit=args.test_limit,
+        dev_limit=dev_limit,
+        test_limit=test_limit,
+        train_limit=train_limit,
+        train_split_n=len(full.split("train")),
     )
 
 
@@ -171,6 +234,9 @@ def _meta(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         "dev_n": len(bench.dev),
         "test_n": len(bench.test),
         "train_n": len(bench.train),
+        "train_pool": bench.pool(),
+        "train_pool_by_contender": pools_by_contender(bench),
+        "counting_rule": COUNTING_RULE,
         "seed": args.seed,
         "dev_ids_sha256": ids_hash(bench.dev),
         "test_ids_sha256": ids_hash(bench.test),
@@ -179,6 +245,8 @@ def _meta(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             "bootstrap_candidates": args.bootstrap_candidates,
             "gepa_metric_calls": args.gepa_metric_calls,
             "gepa_reflection_max_tokens": args.gepa_reflection_max_tokens,
+            "knn_k": KNN_K,
+            "train_limit": args.train_limit,
         },
         "versions": versions,
     }
@@ -187,7 +255,7 @@ def _meta(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
 def _write(out: Path, meta: dict[str, Any], results: list[Result]) -> None:
     rows = [r.to_json() for r in results]
     out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**meta, "results": rows, "targets": table.targets(rows)}
+    payload = {**meta, "results": rows, "targets": table.targets(rows, seed=int(meta["seed"]))}
     out.write_text(json.dumps(payload, indent=2) + "\n")
     out.with_suffix(".md").write_text(table.markdown(rows, meta))
     table.plot(rows, meta, out.with_suffix(".png"))
@@ -198,8 +266,10 @@ def _print(r: Result) -> None:
         print(f"{r.contender}: {r.status}: {r.reason}", flush=True)
         return
     assert r.accuracy is not None and r.ci is not None
+    pool = "none" if not r.train_n else f"{r.train_n:,} ({r.train_ids_sha256})"
     print(
-        f"{r.contender}: test {r.accuracy:.1%} [{r.ci[0]:.1%}, {r.ci[1]:.1%}] on {r.n_test}; calls "
+        f"{r.contender}: test {r.accuracy:.1%} [{r.ci[0]:.1%}, {r.ci[1]:.1%}] on {r.n_test} "
+        f"({r.failed} failed, {r.unparseable} unparseable, counted wrong); train pool {pool}; calls "
         f"{r.optimization.calls} + {r.test.calls} (test); {r.optimization.seconds + r.test.seconds:.0f} s; "
         f"{r.final_prompt_tokens_per_call or 0:.0f} prompt tokens/call",
         flush=True,
@@ -229,13 +299,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--dev-limit", type=int, default=20, help="dev examples every optimizer searches on")
     parser.add_argument(
-        "--test-limit", type=int, default=40, help="test examples every contender is scored on"
+        "--test-limit",
+        type=int,
+        default=MIN_TEST,
+        help="test examples every contender is scored on (a label-stratified sample)",
     )
     parser.add_argument(
         "--train-limit",
         type=int,
-        default=200,
-        help="train examples DSPy's optimizers draw demos from (promptopt and the probe use all)",
+        default=None,
+        help="the train pool every contender draws demos or training data from: a label-stratified "
+        "sample of this many (default: the whole train split)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

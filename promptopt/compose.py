@@ -25,8 +25,9 @@ from promptopt.llm.types import Completer
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource, random_demo_ids, stratified_demo_ids
 from promptopt.prompt.describe import keyword_descriptions
-from promptopt.prompt.render import default_instruction, seed_instruction
+from promptopt.prompt.render import default_instruction, render_sized, seed_instruction
 from promptopt.prompt.retrieve import EmbeddingRetriever, Retriever
+from promptopt.prompt.tokens import TokenRate
 from promptopt.run.events import Evaluated, Segment, Stop
 from promptopt.run.history import History
 from promptopt.run.store import RunStore, atomic_write
@@ -35,7 +36,8 @@ from promptopt.search.loop import Observer, Optimizer
 from promptopt.search.mutate import CompleterWriter
 from promptopt.search.racing import race_order
 from promptopt.search.reserve import BudgetEstimate, budget_estimate
-from promptopt.search.space import Point, SearchSpace
+from promptopt.search.seeds import seed_points
+from promptopt.search.space import SearchSpace, fitted
 from promptopt.search.tpe import TPESearch
 from promptopt.settings import Paths
 from promptopt.task.load import load_task
@@ -106,6 +108,12 @@ def demo_source(task: Task, paths: Paths | None) -> DemoSource:
         embedder = embed.MiniLMEmbedder(paths.embed_dir if paths is not None else None)
         retrievers["minilm"] = EmbeddingRetriever(task.split("train"), embedder)
     return DemoSource(task.split("train"), retrievers=retrievers)
+
+
+def fit_space(space: SearchSpace, task: Task) -> SearchSpace:
+    """The space with the components this task's data calls for (see
+    :func:`promptopt.search.space.fitted`)."""
+    return fitted(space, task.split("train"), task.labels)
 
 
 def available_retrievers(space: SearchSpace) -> SearchSpace:
@@ -214,6 +222,7 @@ class OptimizeSettings:
     space: SearchSpace = field(default_factory=SearchSpace)
     concurrency: int | None = None
     temperature: float = 0.0
+    max_prompt_tokens: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +238,7 @@ class OptimizeSettings:
             "space": self.space.to_json(),
             "concurrency": self.concurrency,
             "temperature": self.temperature,
+            "max_prompt_tokens": self.max_prompt_tokens,
         }
 
     @staticmethod
@@ -260,30 +270,6 @@ def optimize_slices(
     dev = sample(task.split("dev"), settings.dev_limit, seed=settings.seed, stratified=True)
     test = sample(task.split("test"), settings.test_limit, seed=settings.seed, stratified=True)
     return race_order(dev, settings.seed), test
-
-
-def seed_points(space: SearchSpace) -> list[Point]:
-    """The trials evaluated first: the zero-shot baseline, then the cheapest retrieval prompt
-    as an early anchor for racing: the smallest k, with the space's first retriever and layout.
-    By default those are the strongest measured: MiniLM embeddings when installed (the gold
-    label's neighbour comes first for 92.1% of banking77 test inputs, against 79.6% for
-    character and 73.0% for word TF-IDF), else character TF-IDF, and the compact layout (as
-    accurate as chat turns, 1.4 s against 2.25 s per example with 4 MiniLM demos)."""
-    zero_shot = Point(
-        instruction=0, labels=space.label_styles[0], demos="none", format=space.output_formats[0]
-    )
-    points = [zero_shot]
-    if "retrieved" in space.demo_strategies:
-        points.append(
-            replace(
-                zero_shot,
-                demos="retrieved",
-                k=min(space.k_choices),
-                retriever=space.retrievers[0],
-                layout=space.layouts[0],
-            )
-        )
-    return [p for p in points if space.contains(p)]
 
 
 def new_run_info(
@@ -322,6 +308,45 @@ class OptimizeRun:
     store: RunStore
     settings: OptimizeSettings
     estimate: BudgetEstimate
+    seed_text: str | None = None  # a new run: its seeds, cheapest first, and the test price
+
+
+def check_prompt_cap(task: Task, settings: OptimizeSettings) -> None:
+    """Before a run folder exists: --max-prompt-tokens must leave room for the zero-shot
+    prompt (estimated at 4 characters a token over the first dev examples)."""
+    cap = settings.max_prompt_tokens
+    if cap is None:
+        return
+    dev, _ = optimize_slices(task, settings)
+    zero_shot = Candidate(instruction=seed_instruction(task))
+    sizes = [render_sized(zero_shot, task.labels, [], e.text)[1] for e in dev[:10]]
+    tokens = sum(TokenRate().tokens(size) for size in sizes) / max(len(sizes), 1)
+    if tokens > cap:
+        raise UsageError(
+            f"--max-prompt-tokens {cap} is below the zero-shot prompt's about {tokens:.0f} tokens per "
+            "call (instruction and label list): no prompt of this task can fit",
+            hint=f"raise --max-prompt-tokens to at least {int(tokens * 1.2)}, or drop it",
+        )
+
+
+def seed_text(seeds: Sequence[tuple[Candidate, float]], n_test: int) -> str:
+    """The seeds in the order they will be scored, with their estimated prompt tokens per call,
+    and the price of the final test scoring at the costliest seed's tokens."""
+    parts = [f"{describe(c)} ~{tokens:.0f}" for c, tokens in seeds]
+    top = max(tokens for _, tokens in seeds)
+    return (
+        "seeds, cheapest first (prompt tokens per call, estimated): "
+        + "; ".join(parts)
+        + f". Final test scoring: {n_test} examples for the winner and {n_test} for the baseline, "
+        f"about {n_test * top:,.0f} prompt tokens for a winner that costs what the costliest seed does."
+    )
+
+
+def describe(candidate: Candidate) -> str:
+    """A seed in a few words: zero-shot, or its demos."""
+    if candidate.demo_strategy == "none":
+        return "zero-shot"
+    return f"{candidate.k} {candidate.retriever} demos ({candidate.demo_layout})"
 
 
 def open_optimize(
@@ -364,7 +389,7 @@ def assemble_optimize(
     """The loop over an already metered completer (``ledger`` must record its calls). Tests
     pass a fake completer here; :func:`open_optimize` passes the real gateway stack."""
     dev, test = optimize_slices(task, settings)
-    history = History.load(store)
+    history = History.load(store, max_prompt_tokens=settings.max_prompt_tokens)
     gate = BudgetedCompleter(
         metered, ledger, settings.budget, clock=clock, started=clock() - elapsed_before(history)
     )
@@ -379,8 +404,6 @@ def assemble_optimize(
         clock=clock,
     )
     search = TPESearch(settings.space, store.path / "study.sqlite3", seed=settings.seed)
-    if not history.events:
-        search.enqueue(seed_points(settings.space))
     data = TaskData(
         description=task.spec.description,
         labels=task.labels,
@@ -395,6 +418,7 @@ def assemble_optimize(
         max_trials=settings.max_trials,
         first_rung=settings.first_rung,
         space=settings.space,
+        max_prompt_tokens=settings.max_prompt_tokens,
     )
     writer = CompleterWriter(gate, settings.proposer_model or settings.model)
     optimizer = Optimizer(
@@ -407,10 +431,14 @@ def assemble_optimize(
         writer=writer,
         observers=observers,
     )
+    text = None
+    if not history.events:
+        seeds = optimizer.enqueue_seeds(seed_points(settings.space))
+        text = seed_text([(optimizer.seed_candidate(p), t) for p, t in seeds], len(test))
     estimate = budget_estimate(
         settings.budget, n_dev=len(dev), n_test=len(test), first_rung=settings.first_rung
     )
-    return OptimizeRun(optimizer=optimizer, store=store, settings=settings, estimate=estimate)
+    return OptimizeRun(optimizer=optimizer, store=store, settings=settings, estimate=estimate, seed_text=text)
 
 
 def _descriptions(task: Task, space: SearchSpace) -> tuple[tuple[str, str], ...]:

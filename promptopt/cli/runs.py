@@ -66,6 +66,7 @@ class OptimizeArgs:
     use_cache: bool
     run_dir: Path | None
     runs_dir: Path
+    max_prompt_tokens: int | None = None
 
 
 @app.command("optimize")
@@ -92,9 +93,15 @@ def optimize_cmd(
         int | None, typer.Option(help="Test examples for the final scoring (stratified; default all).")
     ] = None,
     max_trials: Annotated[int | None, typer.Option(help="Stop after N sampler trials.")] = None,
+    max_prompt_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="The most prompt tokens per call (mean over dev) the winner may cost: the production price per call. Candidates estimated above it are not scored."
+        ),
+    ] = None,
     k_choices: Annotated[
         str, typer.Option(help="Demo counts the search may use, comma-separated.")
-    ] = "4,8,12",
+    ] = "4,10,16",
     retrievers: Annotated[
         str,
         typer.Option(
@@ -136,6 +143,7 @@ def optimize_cmd(
         not no_cache,
         run_dir,
         runs_dir,
+        max_prompt_tokens,
     )
     run_guarded(lambda: _optimize(args))
 
@@ -178,7 +186,11 @@ def _parse_demos(text: str) -> tuple[str, ...]:
 
 
 def _check_limits(args: OptimizeArgs) -> None:
-    for name, value in (("--test-limit", args.test_limit), ("--max-trials", args.max_trials)):
+    for name, value in (
+        ("--test-limit", args.test_limit),
+        ("--max-trials", args.max_trials),
+        ("--max-prompt-tokens", args.max_prompt_tokens),
+    ):
         if value is not None and value < 1:
             raise UsageError(
                 f"{name} must be at least 1 (seen: {value})", hint=f"drop {name} to use the default"
@@ -206,6 +218,7 @@ def _optimize(args: OptimizeArgs) -> None:
         dev_limit=args.dev_limit,
         test_limit=args.test_limit,
         max_trials=args.max_trials,
+        max_prompt_tokens=args.max_prompt_tokens,
         space=compose.available_retrievers(
             SearchSpace(
                 k_choices=_parse_k_choices(args.k_choices),
@@ -217,6 +230,8 @@ def _optimize(args: OptimizeArgs) -> None:
     paths = cli_paths(args.data_dir, args.models_dir, args.cache_dir, args.use_cache)
     with err.status("loading the task…"):
         task = compose.load(args.task, paths)
+    settings = replace(settings, space=compose.fit_space(settings.space, task))
+    compose.check_prompt_cap(task, settings)
     with err.status(f"checking model {settings.model}…"):
         compose.check_models(settings, LiteLLMGateway(models_dir=paths.models_dir), os.environ)
     dev, test = compose.optimize_slices(task, settings)
@@ -282,6 +297,8 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
         run = compose.open_optimize(task, settings, paths, store, env=os.environ, observers=[display, ctrl_c])
     if run.estimate.warning:
         err.print(f"[yellow]warning:[/] {run.estimate.warning}", highlight=False)
+    if run.seed_text:
+        err.print(run.seed_text, highlight=False)
     out.print(f"run folder: {store.path}")
     try:
         with ctrl_c, display:

@@ -66,14 +66,21 @@ def print_run_summary(s: RunSummary, path: Path) -> None:
     usd = "n/a (unpriced)" if s.usd is None else f"${s.usd:.4f}"
     roles = ", ".join(f"{k} {v}" for k, v in s.calls_by_role.items())
     rows = [
-        ("baseline (zero-shot) test accuracy", pct(s.baseline_test_accuracy) + ci(s.baseline_test_ci)),
-        ("best prompt test accuracy", pct(s.best_test_accuracy) + ci(s.best_test_ci)),
+        (
+            "baseline (zero-shot) test accuracy",
+            pct(s.baseline_test_accuracy) + ci(s.baseline_test_ci) + _on(s.baseline_test_n, s.test_n),
+        ),
+        (
+            "best prompt test accuracy",
+            pct(s.best_test_accuracy) + ci(s.best_test_ci) + _on(s.best_test_n, s.test_n),
+        ),
         ("best prompt dev accuracy", f"{pct(s.best_dev_accuracy)} on {s.best_dev_n}"),
         (
             "test examples",
             str(s.test_n) + (f" (incomplete: {s.test_incomplete})" if s.test_incomplete else ""),
         ),
         ("best candidate", f"{s.best_candidate_id} ({s.best_prompt_tokens_per_call:.0f} prompt tokens/call)"),
+        *_lift_rows(s),
         ("trials / evaluations", f"{s.trials} / {s.evaluations}"),
         ("calls", f"{s.calls} ({s.cached_calls} cached; {roles})"),
         ("tokens", f"{s.prompt_tokens} prompt + {s.completion_tokens} completion"),
@@ -88,6 +95,32 @@ def print_run_summary(s: RunSummary, path: Path) -> None:
     out.print(
         f"run folder: {path}  (summary.json, candidates.jsonl, evaluations.jsonl, ledger.jsonl, events.jsonl)"
     )
+
+
+def _on(n: int | None, of: int) -> str:
+    """ "on 12 of 40" when the budget allowed fewer test examples than the slice."""
+    return "" if n is None or n >= of else f"  on {n} of {of}"
+
+
+def _lift_rows(s: RunSummary) -> list[tuple[str, str]]:
+    """Where the dev lift over zero-shot came from: the seeds a user would write, or the search."""
+    if s.lift_from_seeds is None or s.lift_from_search is None:
+        return []
+    rows = [
+        ("dev lift from seeds", f"{100 * s.lift_from_seeds:+.1f} points (best seed {s.best_seed_id})"),
+        ("dev lift from search moves", f"{100 * s.lift_from_search:+.1f} points"),
+    ]
+    if s.proposed_instruction_lift is not None:
+        worth = s.proposed_instruction_lift
+        hint = (
+            ""
+            if worth > 0
+            else " (the proposer's instructions did not help: try a stronger --proposer-model)"
+        )
+        rows.append(("proposed vs seed instruction", f"{100 * worth:+.1f} dev points{hint}"))
+    if s.max_prompt_tokens is not None:
+        rows.append(("max prompt tokens/call", str(s.max_prompt_tokens)))
+    return rows
 
 
 def print_spec(spec: Spec, out_dir: Path, written: list[Path]) -> None:

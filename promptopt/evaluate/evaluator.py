@@ -20,7 +20,8 @@ from promptopt.llm.types import CallError, Completer, CompletionRequest
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource
 from promptopt.prompt.parse import LabelParser
-from promptopt.prompt.render import render
+from promptopt.prompt.render import render_sized
+from promptopt.prompt.tokens import PromptSize, TokenRate
 from promptopt.task.spec import Example
 
 log = logging.getLogger(__name__)
@@ -58,9 +59,26 @@ class ExampleRecord:
     wall_s: float = field(default=0.0, compare=False)
     # a cached answer: what its original call took (estimates of live cost use it)
     live_latency_s: float | None = field(default=None, compare=False)
+    # what the prompt was made of (characters of data and of the rest, messages): with
+    # ``prompt_tokens`` this calibrates the token estimate of prompts not scored yet
+    data_chars: int = field(default=0, compare=False)
+    other_chars: int = field(default=0, compare=False)
+    messages: int = field(default=0, compare=False)
+
+    @property
+    def size(self) -> PromptSize | None:
+        """The prompt's size, None for rows of older runs (not kept then)."""
+        if not self.messages:
+            return None
+        return PromptSize(data_chars=self.data_chars, other_chars=self.other_chars, messages=self.messages)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record's fields; rows of older runs (no prompt size) write back as they were."""
+        data = asdict(self)
+        if not self.messages:
+            for key in ("data_chars", "other_chars", "messages"):
+                data.pop(key)
+        return data
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> ExampleRecord:
@@ -102,9 +120,14 @@ class Evaluator:
     clock: Callable[[], float] = time.perf_counter  # measures each example's wall time
 
     def request(self, candidate: Candidate, text: str) -> CompletionRequest:
-        messages = render(candidate, self.labels, self.demo_source.demos(candidate, text), text)
+        return self.sized_request(candidate, text)[0]
+
+    def sized_request(self, candidate: Candidate, text: str) -> tuple[CompletionRequest, PromptSize]:
+        """The request for one input, and the size of its prompt."""
+        demos = self.demo_source.demos(candidate, text)
+        messages, size = render_sized(candidate, self.labels, demos, text)
         s = self.settings
-        return CompletionRequest.of(
+        request = CompletionRequest.of(
             s.model,
             messages,
             temperature=s.temperature,
@@ -113,6 +136,17 @@ class Evaluator:
             stop=("\n",),
             role="task",
         )
+        return request, size
+
+    def estimate_prompt_tokens(
+        self, candidate: Candidate, examples: Sequence[Example], rate: TokenRate
+    ) -> float:
+        """Mean prompt tokens per call of ``candidate`` over ``examples``, from its rendering
+        (no call is made; retrieved demos are looked up)."""
+        if not examples:
+            return 0.0
+        sizes = [self.sized_request(candidate, e.text)[1] for e in examples]
+        return sum(rate.tokens(size) for size in sizes) / len(sizes)
 
     def evaluate(
         self,
@@ -164,7 +198,7 @@ class Evaluator:
 
     def _one(self, candidate: Candidate, example: Example, parser: LabelParser) -> ExampleRecord:
         start = self.clock()
-        request = self.request(candidate, example.text)
+        request, size = self.sized_request(candidate, example.text)
         try:
             response = self.completer.complete(request)
         except CallError as exc:
@@ -182,6 +216,9 @@ class Evaluator:
                 False,
                 error=exc.what,
                 wall_s=self.clock() - start,
+                data_chars=size.data_chars,
+                other_chars=size.other_chars,
+                messages=size.messages,
             )
         prediction = parser.parse(response.text)
         status = "ok" if prediction is not None else "invalid"
@@ -199,4 +236,7 @@ class Evaluator:
             cached=response.cached,
             live_latency_s=response.live_latency_s,
             wall_s=self.clock() - start,
+            data_chars=size.data_chars,
+            other_chars=size.other_chars,
+            messages=size.messages,
         )

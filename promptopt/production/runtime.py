@@ -246,9 +246,7 @@ def _check_request(artifact: Artifact, evaluator: Evaluator, candidate: Candidat
     """The request this promptopt builds must carry the parameters the artifact records
     (a promptopt that changed them would score differently)."""
     probe = evaluator.request(
-        candidate.derive(
-            operator="probe", demo_strategy="none", demo_ids=(), k=0, retriever="word", demo_layout="turns"
-        ),
+        candidate.without_demos(operator="probe"),
         "probe",
     )
     model = artifact.model

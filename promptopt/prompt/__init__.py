@@ -5,5 +5,7 @@
 - :mod:`.parse`: the model's answer back into a label;
 - :mod:`.demos`: which demonstrations a candidate shows (fixed sets or retrieved per input);
 - :mod:`.retrieve`: nearest train examples by TF-IDF or sentence embeddings;
-- :mod:`.describe`: short label descriptions from the train split (no model call).
+- :mod:`.describe`: short label descriptions from the train split (no model call);
+- :mod:`.shrink`: cuts to a token length, one demo per label, the list of the neighbours' labels;
+- :mod:`.tokens`: a rendered prompt's size, and the rate that turns it into prompt tokens.
 """

@@ -16,11 +16,24 @@ DemoStrategy = Literal["none", "fixed", "stratified", "retrieved"]
 OutputFormat = Literal["label", "code"]
 RetrieverKind = Literal["word", "char", "minilm"]
 DemoLayout = Literal["turns", "compact", "labels"]
+CutMode = Literal["head", "ends"]
+DemoPick = Literal["nearest", "per_label"]
+LabelScope = Literal["all", "neighbours"]
 
 RETRIEVERS: tuple[RetrieverKind, ...] = ("word", "char", "minilm")
 DEMO_LAYOUTS: tuple[DemoLayout, ...] = ("turns", "compact", "labels")
 
 DEMO_STRATEGIES: tuple[DemoStrategy, ...] = ("none", "fixed", "stratified", "retrieved")
+
+# components added after the first runs: left out of the id while at their default, so the
+# candidates of older runs keep their ids
+SHRINK_DEFAULTS: dict[str, object] = {
+    "input_tokens": 0,
+    "input_cut": "head",
+    "demo_tokens": 0,
+    "demo_pick": "nearest",
+    "label_scope": "all",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,14 @@ class Candidate:
     over words or over character n-grams, or MiniLM sentence embeddings. ``demo_layout`` is how demos are shown: as chat
     turns, as a compact block in the system message, or (retrieved only) as the list of the
     neighbours' labels without their texts.
+
+    What keeps long inputs and long label lists affordable (see :mod:`promptopt.prompt.shrink`):
+    ``input_tokens`` cuts the input to about that many tokens (0: whole), keeping its start
+    (``input_cut="head"``) or its start and end (``"ends"``); ``demo_tokens`` cuts each demo's
+    text the same way (head); ``demo_pick="per_label"`` (retrieved) takes the nearest neighbour
+    of each label instead of the k nearest; ``label_scope="neighbours"`` (retrieved, label
+    output) lists only the labels of the retrieved neighbours, next to the input, instead of
+    every label in the system message.
     """
 
     instruction: str
@@ -45,6 +66,11 @@ class Candidate:
     output_format: OutputFormat = "label"
     retriever: RetrieverKind = "word"
     demo_layout: DemoLayout = "turns"
+    input_tokens: int = 0
+    input_cut: CutMode = "head"
+    demo_tokens: int = 0
+    demo_pick: DemoPick = "nearest"
+    label_scope: LabelScope = "all"
     parents: tuple[str, ...] = field(default=(), compare=False)
     operator: str = field(default="seed", compare=False)
 
@@ -65,6 +91,26 @@ class Candidate:
         if self.demo_strategy in ("fixed", "stratified") and (self.k or not self.demo_ids):
             raise ValueError(f"demo strategy {self.demo_strategy!r} takes demo ids and no k")
         self._check_retrieval_fields()
+        self._check_shrink_fields()
+
+    def _check_shrink_fields(self) -> None:
+        if self.input_tokens < 0 or self.demo_tokens < 0:
+            raise ValueError(f"token lengths must be >= 0, got {self.input_tokens}, {self.demo_tokens}")
+        if self.input_cut not in ("head", "ends"):
+            raise ValueError(f"unknown input cut {self.input_cut!r}")
+        if self.input_cut != "head" and not self.input_tokens:
+            raise ValueError("an input cut other than 'head' needs input_tokens > 0")
+        if self.demo_tokens and self.demo_strategy == "none":
+            raise ValueError("demo strategy 'none' has no demos to cut")
+        if self.demo_pick not in ("nearest", "per_label"):
+            raise ValueError(f"unknown demo pick {self.demo_pick!r}")
+        if self.label_scope not in ("all", "neighbours"):
+            raise ValueError(f"unknown label scope {self.label_scope!r}")
+        retrieved = self.demo_strategy == "retrieved"
+        if (self.demo_pick != "nearest" or self.label_scope != "all") and not retrieved:
+            raise ValueError("demo_pick and label_scope other than the default need retrieved demos")
+        if self.label_scope != "all" and self.output_format != "label":
+            raise ValueError("label_scope 'neighbours' needs the 'label' output format")
 
     def _check_retrieval_fields(self) -> None:
         if self.retriever not in RETRIEVERS:
@@ -78,12 +124,35 @@ class Candidate:
         if self.demo_layout == "labels" and self.demo_strategy != "retrieved":
             raise ValueError("the 'labels' layout only applies to retrieved demos")
 
-    def components(self) -> dict[str, Any]:
-        """The content that defines the prompt (everything but lineage), JSON-ready."""
+    def all_components(self) -> dict[str, Any]:
+        """Every component, those at their default included (everything but lineage)."""
         data = asdict(self)
         data.pop("parents")
         data.pop("operator")
         return data
+
+    def components(self) -> dict[str, Any]:
+        """The content that defines the prompt (everything but lineage), JSON-ready; the
+        components added later are left out while at their default."""
+        data = self.all_components()
+        for name, default in SHRINK_DEFAULTS.items():
+            if data[name] == default:
+                data.pop(name)
+        return data
+
+    def without_demos(self, *, operator: str) -> Candidate:
+        """A child showing no demos (and nothing that goes with them)."""
+        return self.derive(
+            operator=operator,
+            demo_strategy="none",
+            demo_ids=(),
+            k=0,
+            retriever="word",
+            demo_layout="turns",
+            demo_tokens=0,
+            demo_pick="nearest",
+            label_scope="all",
+        )
 
     @property
     def id(self) -> str:

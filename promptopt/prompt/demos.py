@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from promptopt.errors import TaskError
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.retrieve import Retriever, TfidfRetriever
+from promptopt.prompt.shrink import one_per_label
 from promptopt.task.spec import Example
+
+PER_LABEL_POOL = 5  # demo_pick "per_label": the nearest of each label among the 5k nearest
 
 
 def random_demo_ids(train: Sequence[Example], k: int, rng: random.Random) -> tuple[str, ...]:
@@ -57,8 +60,15 @@ class DemoSource:
         if candidate.demo_strategy == "none":
             return []
         if candidate.demo_strategy == "retrieved":
-            return list(reversed(self._retriever(candidate.retriever).nearest(text, candidate.k)))
+            return list(reversed(self._neighbours(candidate, text)))
         return [self._lookup(i) for i in candidate.demo_ids]
+
+    def _neighbours(self, candidate: Candidate, text: str) -> list[Example]:
+        """The candidate's retrieved demos, most similar first."""
+        retriever = self._retriever(candidate.retriever)
+        if candidate.demo_pick == "per_label":
+            return one_per_label(retriever.nearest(text, PER_LABEL_POOL * candidate.k), candidate.k)
+        return list(retriever.nearest(text, candidate.k))
 
     def _retriever(self, kind: str) -> Retriever:
         if kind not in self.retrievers:

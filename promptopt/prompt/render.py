@@ -9,8 +9,11 @@ never repeated per demo.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.shrink import cut, neighbour_labels
+from promptopt.prompt.tokens import PromptSize
 from promptopt.task.spec import Example, Task
 
 Message = dict[str, str]
@@ -36,7 +39,10 @@ def codes_for(labels: Sequence[str]) -> tuple[str, ...]:
 
 
 def system_message(candidate: Candidate, labels: Sequence[str]) -> str:
-    """The shared prefix: instruction, then the label list (with codes or descriptions)."""
+    """The shared prefix: instruction, then the label list (with codes or descriptions). With
+    ``label_scope="neighbours"`` the list goes with each input instead (see :func:`render`)."""
+    if candidate.label_scope == "neighbours":
+        return candidate.instruction
     descriptions = dict(candidate.label_descriptions)
     names = _label_lines(candidate, labels, descriptions)
     reply = "Reply with the code only." if candidate.output_format == "code" else ""
@@ -63,6 +69,49 @@ def answer_for(candidate: Candidate, labels: Sequence[str], label: str) -> str:
 
 
 def render(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example], text: str) -> list[Message]:
+    """Chat messages, shared part first and the input last (see :func:`render_sized`)."""
+    return render_sized(candidate, labels, demos, text)[0]
+
+
+def render_sized(
+    candidate: Candidate, labels: Sequence[str], demos: Sequence[Example], text: str
+) -> tuple[list[Message], PromptSize]:
+    """The messages and their size (data: the input's and demos' characters as shown).
+
+    The input and each demo's text are cut first when the candidate says so
+    (``input_tokens``, ``demo_tokens``). With ``label_scope="neighbours"`` the labels of the
+    retrieved demos, in label order, are listed before the input, with a way out for an input
+    whose label is not among them.
+    """
+    text = cut(text, candidate.input_tokens, candidate.input_cut)
+    if candidate.demo_tokens:
+        demos = [replace(d, text=cut(d.text, candidate.demo_tokens)) for d in demos]
+    shown = candidate.demo_layout != "labels" or candidate.demo_strategy != "retrieved"
+    data = len(text) + (sum(len(d.text) for d in demos) if shown else 0)
+    if candidate.label_scope == "neighbours":
+        text = f"{_scope_lines(candidate, labels, demos)}\n\nInput: {text}"
+    messages = _messages(candidate, labels, demos, text)
+    return messages, PromptSize.of(messages, data)
+
+
+SCOPE_HEAD = "Likely labels:\n"
+SCOPE_TAIL = "\nIf none of these fits, reply with the label that does."
+
+
+def _scope_lines(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]) -> str:
+    scope = neighbour_labels(labels, demos)
+    return SCOPE_HEAD + "\n".join(label_line(candidate, label) for label in scope) + SCOPE_TAIL
+
+
+def label_line(candidate: Candidate, label: str) -> str:
+    """How a label is listed in the narrowed list: its name, with its description when shown."""
+    description = dict(candidate.label_descriptions).get(label)
+    return f"{label} ({description})" if candidate.label_style == "described" and description else label
+
+
+def _messages(
+    candidate: Candidate, labels: Sequence[str], demos: Sequence[Example], text: str
+) -> list[Message]:
     """Chat messages, shared part first and the input last.
 
     ``turns``: demos as user/assistant turns. ``compact``: demos as one ``Input:/Label:``
@@ -80,9 +129,13 @@ def render(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]
             {"role": "system", "content": f"{system}\n\nExamples:\n{block}"},
             {"role": "user", "content": text},
         ]
+    scoped = candidate.label_scope == "neighbours"  # the input already follows the label list
     return [
         {"role": "system", "content": system},
-        {"role": "user", "content": f"{_evidence(candidate, labels, demos)}\n\nInput: {text}"},
+        {
+            "role": "user",
+            "content": f"{_evidence(candidate, labels, demos)}\n\n{'' if scoped else 'Input: '}{text}",
+        },
     ]
 
 

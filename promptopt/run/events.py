@@ -27,7 +27,14 @@ class _Event:
 
     @classmethod
     def from_fields(cls, data: Mapping[str, Any]) -> Any:
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        """Fields added later have defaults: an older event without them takes those."""
+        return cls(
+            **{
+                f.name: data[f.name]
+                for f in dataclasses.fields(cls)
+                if f.name in data or f.default is dataclasses.MISSING
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,25 @@ class TestScored(_Event):
     kind: ClassVar[str] = "test_scored"
     best: str
     incomplete: str | None
+    best_n: int | None = None  # test examples the best was scored on (None: older runs)
+    baseline_n: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Older runs' events (without the counts) write back as they were."""
+        data = super().to_json()
+        return {k: v for k, v in data.items() if not (k in ("best_n", "baseline_n") and v is None)}
+
+
+@dataclass(frozen=True)
+class OverCap(_Event):
+    """A candidate left unscored: its estimated prompt tokens per call (from its rendering on
+    the first dev examples, at the rate measured so far) exceed --max-prompt-tokens."""
+
+    kind: ClassVar[str] = "over_cap"
+    candidate: str
+    trial: int | None
+    estimate: float
+    cap: int
 
 
 @dataclass(frozen=True)
@@ -210,6 +236,7 @@ Event = (
     | Plateau
     | Stop
     | TestScored
+    | OverCap
     | ExampleScored
 )
 
@@ -230,6 +257,7 @@ KINDS: dict[str, type[_Event]] = {
         Plateau,
         Stop,
         TestScored,
+        OverCap,
         ExampleScored,
     )
 }

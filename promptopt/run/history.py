@@ -28,10 +28,12 @@ class History:
         default_factory=lambda: defaultdict(dict)
     )
     events: list[Event] = field(default_factory=list)
+    # --max-prompt-tokens: a candidate whose dev calls cost more per call cannot be the incumbent
+    max_prompt_tokens: int | None = None
 
     @staticmethod
-    def load(store: RunStore) -> History:
-        history = History(store)
+    def load(store: RunStore, *, max_prompt_tokens: int | None = None) -> History:
+        history = History(store, max_prompt_tokens=max_prompt_tokens)
         for row in store.read("candidates"):
             candidate = Candidate.from_json(row)
             history.candidates.setdefault(candidate.id, candidate)
@@ -100,10 +102,25 @@ class History:
         """Evaluations that reached the whole dev slice (not stopped by racing)."""
         return [e for e in self.of(Evaluated) if not e.raced_out]
 
+    def prompt_tokens(self, candidate_id: str, split: str = "dev") -> float | None:
+        """Measured prompt tokens per call of a candidate (failed calls left out), or None."""
+        rows = [r for r in self.rows(candidate_id, split) if r.status != "error"]
+        return sum(r.prompt_tokens for r in rows) / len(rows) if rows else None
+
+    def within_cap(self, candidate_id: str) -> bool:
+        """Whether the candidate's measured dev prompt tokens per call fit --max-prompt-tokens."""
+        if self.max_prompt_tokens is None:
+            return True
+        tokens = self.prompt_tokens(candidate_id)
+        return tokens is not None and tokens <= self.max_prompt_tokens
+
     def incumbent(self) -> Candidate | None:
-        """The best candidate scored on the whole dev slice (ties: the earlier one)."""
+        """The best candidate scored on the whole dev slice (ties: the earlier one), among
+        those within --max-prompt-tokens."""
         best: Evaluated | None = None
         for event in self.full_evaluations():
+            if not self.within_cap(event.candidate):
+                continue
             if best is None or event.accuracy > best.accuracy:
                 best = event
         return None if best is None else self.candidates[best.candidate]

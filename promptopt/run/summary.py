@@ -29,6 +29,18 @@ class ParetoPoint:
         return dataclasses.asdict(self)
 
 
+LATER_KEYS = frozenset(
+    (
+        "best_test_n",
+        "baseline_test_n",
+        "best_seed_id",
+        "best_seed_dev_accuracy",
+        "max_prompt_tokens",
+        "proposed_instruction_lift",
+    )
+)
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """Test scores are None when the test scoring did not finish (``test_incomplete`` names
@@ -66,6 +78,33 @@ class RunSummary:
     best_prompt_tokens_per_call: float
     pareto: tuple[ParetoPoint, ...]
     best_candidate: Candidate
+    # added with issue 13 (older summaries lack them and read back with these defaults):
+    # how many test examples each was scored on (None: all of test_n, or none for the baseline
+    # when the budget gave its test score up), the best seed (the prompts a user would write)
+    # with its dev accuracy, and --max-prompt-tokens
+    best_test_n: int | None = None
+    baseline_test_n: int | None = None
+    best_seed_id: str | None = None
+    best_seed_dev_accuracy: float | None = None
+    max_prompt_tokens: int | None = None
+    # the proposer's worth: the best dev accuracy of a prompt with a proposed instruction minus
+    # the best with the seed instruction (None: no proposed instruction reached the whole dev
+    # slice); negative or zero says the proposer model's instructions did not help
+    proposed_instruction_lift: float | None = None
+
+    @property
+    def lift_from_seeds(self) -> float | None:
+        """Dev points the best seed gained over zero-shot (both on the whole dev slice)."""
+        if self.best_seed_dev_accuracy is None or self.baseline_dev_accuracy is None:
+            return None
+        return self.best_seed_dev_accuracy - self.baseline_dev_accuracy
+
+    @property
+    def lift_from_search(self) -> float | None:
+        """Dev points the search's own moves gained over the best seed."""
+        if self.best_seed_dev_accuracy is None or self.best_dev_accuracy is None:
+            return None
+        return self.best_dev_accuracy - self.best_seed_dev_accuracy
 
     @property
     def plateau_reached(self) -> bool:
@@ -79,12 +118,17 @@ class RunSummary:
         data["calls_by_role"] = dict(self.calls_by_role)
         data["pareto"] = [p.to_json() for p in self.pareto]
         data["best_candidate"] = self.best_candidate.to_json()
-        return data
+        # keys added later are left out while unset, so an older summary writes back as it was
+        return {k: v for k, v in data.items() if not (k in LATER_KEYS and v is None)}
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> RunSummary:
         """Raises StoreError when a key is missing (a summary of another promptopt version)."""
-        missing = [f.name for f in dataclasses.fields(RunSummary) if f.name not in data]
+        missing = [
+            f.name
+            for f in dataclasses.fields(RunSummary)
+            if f.name not in data and f.default is dataclasses.MISSING
+        ]
         if missing:
             raise StoreError(
                 f"summary.json lacks {', '.join(missing)}",
@@ -99,4 +143,6 @@ class RunSummary:
             for p in data["pareto"]
         )
         fields["best_candidate"] = Candidate.from_json(data["best_candidate"])
-        return RunSummary(**{f.name: fields[f.name] for f in dataclasses.fields(RunSummary)})
+        return RunSummary(
+            **{f.name: fields[f.name] for f in dataclasses.fields(RunSummary) if f.name in fields}
+        )

@@ -17,7 +17,11 @@ class OptimizeConfig:
     first racing test; ``race_alpha``: family-wise level of the racing stop (Bonferroni over
     the rungs); ``max_trials``: optuna trials (None: until another stopper fires);
     ``local_every``: one step in this many is a local move (a structural operator applied to
-    the incumbent) instead of a sampler proposal; 0 turns local moves off."""
+    the incumbent) instead of a sampler proposal; 0 turns local moves off.
+    ``max_prompt_tokens``: no candidate costing more prompt tokens per call can win (and none
+    estimated to is scored); ``test_share``: the most of each budget held back for the final
+    test scoring while the search runs (what it cannot pay for is scored on fewer test
+    examples, the baseline's test score given up first)."""
 
     seed: int = 0
     max_trials: int | None = None
@@ -27,6 +31,8 @@ class OptimizeConfig:
     max_failed_proposals: int = 5
     space: SearchSpace = field(default_factory=SearchSpace)
     local_every: int = 2
+    max_prompt_tokens: int | None = None
+    test_share: float = 0.5
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,15 @@ from promptopt.run.summary import Interval, ParetoPoint, RunSummary
 
 @dataclass(frozen=True)
 class TestScores:
-    """A candidate's scores on the whole test slice; all None when it was not scored on all
-    of it (the budget ran out)."""
+    """A candidate's scores on the test examples it was scored on (``n``: fewer than the test
+    slice when the budget allowed no more; the interval says how much less certain that is);
+    all None when it was scored on none."""
 
     __test__ = False  # not a pytest test class
     accuracy: float | None = None
     ci: Interval | None = None
     macro_f1: float | None = None
+    n: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,32 @@ class Ending:
     plateau: PlateauEvidence | None
 
 
-def test_scores(history: History, candidate: Candidate, n_test: int, *, seed: int) -> TestScores:
+def test_scores(history: History, candidate: Candidate, *, seed: int) -> TestScores:
     rows = history.rows(candidate.id, "test")
     scored = [r for r in rows if r.status != "error"]
-    if not scored or len(rows) != n_test:
+    if not scored:
         return TestScores()
     s = score([Outcome(r.gold, r.prediction) for r in scored], seed=seed)
-    return TestScores(s.accuracy, (s.ci_low, s.ci_high), s.macro_f1)
+    return TestScores(s.accuracy, (s.ci_low, s.ci_high), s.macro_f1, len(rows))
+
+
+def best_seed(history: History) -> Evaluated | None:
+    """The seeds' best full-dev evaluation (the prompts a user would write), within the cap."""
+    seeds = [
+        e for e in history.full_evaluations() if e.operator == "seed" and history.within_cap(e.candidate)
+    ]
+    return max(seeds, key=lambda e: e.accuracy, default=None)
+
+
+def proposed_instruction_lift(history: History, seed_instruction: str) -> float | None:
+    """Best full-dev accuracy with a proposed instruction minus the best with the seed one."""
+    best: dict[bool, float] = {}
+    for e in history.full_evaluations():
+        proposed = history.candidates[e.candidate].instruction != seed_instruction
+        best[proposed] = max(best.get(proposed, 0.0), e.accuracy)
+    if True not in best or False not in best:
+        return None
+    return best[True] - best[False]
 
 
 def pareto(history: History) -> tuple[ParetoPoint, ...]:
@@ -70,8 +91,9 @@ def summarize(
     history: History, ledger: Ledger, ending: Ending, *, n_dev: int, n_test: int, seed: int
 ) -> RunSummary:
     totals = ledger.totals
-    baseline_scores = test_scores(history, ending.baseline, n_test, seed=seed)
-    best_scores = test_scores(history, ending.best, n_test, seed=seed)
+    baseline_scores = test_scores(history, ending.baseline, seed=seed)
+    best_scores = test_scores(history, ending.best, seed=seed)
+    seed_eval = best_seed(history)
     best_dev = history.evaluation_of(ending.best.id)
     baseline_dev = history.evaluation_of(ending.baseline.id)
     return RunSummary(
@@ -105,4 +127,10 @@ def summarize(
         best_prompt_tokens_per_call=mean_cost(history.rows(ending.best.id, "test")).prompt_tokens,
         pareto=pareto(history),
         best_candidate=ending.best,
+        best_test_n=best_scores.n,
+        baseline_test_n=baseline_scores.n,
+        best_seed_id=None if seed_eval is None else seed_eval.candidate,
+        best_seed_dev_accuracy=None if seed_eval is None else seed_eval.accuracy,
+        max_prompt_tokens=history.max_prompt_tokens,
+        proposed_instruction_lift=proposed_instruction_lift(history, ending.baseline.instruction),
     )

@@ -22,14 +22,16 @@ from promptopt.evaluate.plateau import Observation, PlateauEvidence
 from promptopt.llm.budget import BudgetExhausted, Reserve
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.tokens import TokenRate
 from promptopt.run import events as ev
+from promptopt.run.costs import mean_cost
 from promptopt.run.history import History
 from promptopt.run.summary import RunSummary
 from promptopt.search.config import OptimizeConfig, TaskData
 from promptopt.search.finish import Ending, summarize
 from promptopt.search.mutate import REGISTRY, Writer
 from promptopt.search.neighbours import Move, Neighbourhood, derived_seed
-from promptopt.search.racing import judge, rungs
+from promptopt.search.racing import judge, race_order, rungs
 from promptopt.search.reserve import TestReserve, tight_budget_text
 from promptopt.search.space import Materials, Point, Proposal, build
 from promptopt.search.stoppers import (
@@ -52,6 +54,7 @@ Observer = Callable[[ev.Event], None]
 class SearchStrategy(Protocol):
     def enqueue(self, points: Sequence[Point]) -> None: ...
     def pending(self) -> list[Proposal]: ...
+    def queued(self) -> int: ...
     def ask(self) -> Proposal: ...
     def tell(self, number: int, value: float) -> None: ...
     def tell_failed(self, number: int) -> None: ...
@@ -104,6 +107,24 @@ class Optimizer:
         self._moves = Neighbourhood(self.data, self.config, self.history, self.writer)
         self._reserve = TestReserve(self.data, self.history)
 
+    def seed_candidate(self, point: Point) -> Candidate:
+        """The candidate at a seed point (its instruction is the seed instruction)."""
+        materials = Materials(
+            instructions={0: self.data.seed_instruction},
+            descriptions=self.data.descriptions,
+            train=self.data.train,
+            seed=self.config.seed,
+        )
+        return replace(build(point, materials, parent=None), operator="seed")
+
+    def enqueue_seeds(self, points: Sequence[Point]) -> list[tuple[Point, float]]:
+        """Queue the seed points (see :mod:`.seeds`) cheapest first, by their estimated prompt
+        tokens per call at the prior rate. Returns them in that order with the estimates."""
+        priced = [(p, self.estimate_tokens(self.seed_candidate(p))) for p in points]
+        ordered = sorted(priced, key=lambda pair: pair[1])
+        self.search.enqueue([p for p, _ in ordered])
+        return ordered
+
     # -- the run -------------------------------------------------------------------------
 
     def run(self) -> RunSummary:
@@ -143,11 +164,15 @@ class Optimizer:
             return exc.reason
 
     def _step(self) -> None:
-        """One trial: finish one a killed process left asked, else a local move around the
-        incumbent (every ``local_every`` evaluations), else a sampler proposal."""
+        """One trial: finish one a killed process left asked, else the next queued seed (all
+        seeds come before any move), else a local move around the incumbent (every
+        ``local_every`` evaluations), else a sampler proposal."""
         pending = self.search.pending()
         if pending:
             self._trial(pending[0])
+            return
+        if self.search.queued():
+            self._trial(self.search.ask())
             return
         stuck = self._since_last_evaluation(ev.Duplicate) >= 3
         if not ((self._local_turn() or stuck) and self._local_move()):
@@ -169,13 +194,14 @@ class Optimizer:
         return every > 0 and done >= 2 and done % every == 0
 
     def _stop_reason(self) -> str | None:
-        self.gate.reserve = self._reserve.for_best(self.incumbent())
+        self.gate.reserve = self._test_reserve(self.incumbent())
         state = StopState(
             trials=self.search.n_trials(),
             observations=tuple(self.observations()),
             budget_reason=self.gate.remaining_reason(),
             failed_in_a_row=self._since_last_evaluation(ev.TrialFailed),
-            duplicates_in_a_row=self._since_last_evaluation(ev.Duplicate),
+            duplicates_in_a_row=self._since_last_evaluation(ev.Duplicate)
+            + self._since_last_evaluation(ev.OverCap),
         )
         return first_reason(self._stoppers, state)
 
@@ -202,6 +228,9 @@ class Optimizer:
         if done is not None:
             self.search.tell(proposal.number, done.accuracy)
             self._event(ev.Duplicate(number=proposal.number, candidate=candidate.id))
+            return
+        if self._over_cap(candidate, trial=proposal.number):
+            self.search.tell(proposal.number, 0.0)  # the sampler learns to leave such prompts
             return
         outcome = self._evaluate(candidate, trial=proposal.number)
         self.search.tell(proposal.number, outcome.accuracy)
@@ -247,7 +276,8 @@ class Optimizer:
         self._take_slot(move)
         point = self._moves.point_of(move.child)
         if point is None:
-            self._evaluate(move.child, trial=None)
+            if not self._over_cap(move.child, trial=None):
+                self._evaluate(move.child, trial=None)
             return True
         self.search.enqueue([point])
         proposal = self.search.ask()
@@ -264,6 +294,37 @@ class Optimizer:
                     parent=move.parent.id,
                 )
             )
+
+    # -- prompt tokens -------------------------------------------------------------------
+
+    def token_rate(self) -> TokenRate:
+        """Tokens per character, fitted on every prompt the run has measured (the prior
+        before the first call)."""
+        samples = [
+            (row.size, row.prompt_tokens)
+            for bucket in self.history.records.values()
+            for row in bucket.values()
+            if row.size is not None and row.status != "error"
+        ]
+        return TokenRate().fit(samples)
+
+    def estimate_tokens(self, candidate: Candidate) -> float:
+        """Estimated prompt tokens per call, rendered on the first dev examples (up to 10)."""
+        examples = self.data.dev[: min(10, self.config.first_rung)]
+        return self.evaluator.estimate_prompt_tokens(candidate, examples, self.token_rate())
+
+    def _over_cap(self, candidate: Candidate, *, trial: int | None) -> bool:
+        """Whether --max-prompt-tokens rules ``candidate`` out before it is scored (an
+        event says so); a candidate with dev rows is judged by what they measured."""
+        cap = self.config.max_prompt_tokens
+        if cap is None:
+            return False
+        measured = self.history.prompt_tokens(candidate.id)
+        estimate = measured if measured is not None else self.estimate_tokens(candidate)
+        if estimate <= cap:
+            return False
+        self._event(ev.OverCap(candidate=candidate.id, trial=trial, estimate=round(estimate, 1), cap=cap))
+        return True
 
     # -- evaluation with racing ----------------------------------------------------------
 
@@ -308,7 +369,8 @@ class Optimizer:
             self._score(candidate, "dev", self.data.dev[:size])
             if self._unaffordable(candidate):
                 self._warn_tight_budget(candidate)
-                return self._outcome(candidate, ids, raced_out=True, why="unaffordable")
+                if self._cheaper_as_good(candidate, ids):
+                    return self._outcome(candidate, ids, raced_out=True, why="unaffordable")
             if incumbent is None or incumbent.id == candidate.id:
                 continue
             verdict = judge(
@@ -337,18 +399,36 @@ class Optimizer:
         accuracy = sum(correct.values()) / len(correct) if correct else 0.0
         return EvalOutcome(candidate.id, accuracy, len(correct), raced_out, why)
 
+    def _test_reserve(self, best: Candidate | None) -> Reserve:
+        return self._reserve.capped(best, self.gate.budget, self.config.test_share)
+
     def _unaffordable(self, candidate: Candidate) -> bool:
-        """Whether scoring the baseline and ``candidate`` on test (at their measured dev cost)
-        would overrun the budget from here: such a candidate could not be the winner."""
-        reserve = self._reserve.for_best(candidate)
+        """Whether scoring the baseline and ``candidate`` on test (at their measured dev cost,
+        within the test share) would overrun the budget from here."""
+        reserve = self._test_reserve(candidate)
         return self.gate.budget.exceeded(self.gate.ledger.totals, self.gate.elapsed(), reserve) is not None
+
+    def _cheaper_as_good(self, candidate: Candidate, ids: list[str]) -> bool:
+        """Whether a candidate scored on the whole dev slice, within the cap, costs fewer
+        tokens per example and is at least as accurate on ``ids``: only then is a candidate
+        too costly to finish dropped (a tight budget never costs the better prompt)."""
+        mine = self.history.correct(candidate.id, "dev", ids)
+        cost = mean_cost(self.history.rows(candidate.id, "dev")).tokens
+        for other in self.history.full_evaluations():
+            if other.candidate == candidate.id or not self.history.within_cap(other.candidate):
+                continue
+            theirs = self.history.correct(other.candidate, "dev", ids)
+            cheaper = mean_cost(self.history.rows(other.candidate, "dev")).tokens < cost
+            if cheaper and sum(theirs.values()) >= sum(mine.values()):
+                return True
+        return False
 
     def _warn_tight_budget(self, candidate: Candidate) -> None:
         """Once per run: the budget cannot pay for scoring a candidate like this one on test,
         so only cheaper candidates can win. Says what it would cost and what to change."""
         if self.history.of(ev.BudgetTight):
             return
-        reserve = self._reserve.for_best(candidate)
+        reserve = self._test_reserve(candidate)
         left = (
             self.gate.budget.seconds - self.gate.elapsed() if self.gate.budget.seconds is not None else None
         )
@@ -413,19 +493,29 @@ class Optimizer:
     # -- the end of a run ----------------------------------------------------------------
 
     def _final_phase(self) -> tuple[Candidate, str | None]:
-        """Score the baseline and the best candidate on test, with the whole budget. Returns
-        the best candidate and the budget that cut the scoring short (None if none did)."""
+        """Score the best candidate, then the baseline, on test with the whole budget left:
+        what the budget cannot pay for is given up from the end (the baseline's score first,
+        then test examples, in a fixed shuffled order so that any prefix is a fair sample).
+        Returns the best candidate and the budget that cut the scoring short (None if none)."""
         self.gate.reserve = Reserve()
         best = self.incumbent() or self.baseline()
         incomplete: str | None = None
-        for candidate in dict.fromkeys([self.baseline(), best]):
+        order = race_order(self.data.test, self.config.seed)
+        for candidate in dict.fromkeys([best, self.baseline()]):
             self.history.add_candidate(candidate)
             try:
-                self._score(candidate, "test", self.data.test)
+                self._score(candidate, "test", order)
             except BudgetExhausted as exc:
                 incomplete = exc.reason
                 break
-        self._event(ev.TestScored(best=best.id, incomplete=incomplete))
+        self._event(
+            ev.TestScored(
+                best=best.id,
+                incomplete=incomplete,
+                best_n=len(self.history.rows(best.id, "test")),
+                baseline_n=len(self.history.rows(self.baseline().id, "test")),
+            )
+        )
         return best, incomplete
 
     # -- events --------------------------------------------------------------------------

@@ -207,5 +207,5 @@ class Neighbourhood:
             if not sets:
                 return None
             demo_set = sets[0]
-        point = point_of(candidate, slot=slot, demo_set=demo_set)
+        point = point_of(candidate, slot=slot, demo_set=demo_set, space=self.config.space)
         return point if self.config.space.contains(point) else None

@@ -27,6 +27,17 @@ class TestReserve:
     data: TaskData
     history: History
 
+    def capped(self, best: Candidate | None, budget: Budget, share: float) -> Reserve:
+        """:meth:`for_best`, but never more than ``share`` of each budget: the search keeps
+        the rest, and the final scoring covers fewer test examples if it must."""
+        full = self.for_best(best)
+        return Reserve(
+            calls=full.calls if budget.calls is None else min(full.calls, int(share * budget.calls)),
+            tokens=full.tokens if budget.tokens is None else min(full.tokens, share * budget.tokens),
+            usd=full.usd if budget.usd is None else min(full.usd, share * budget.usd),
+            seconds=full.seconds if budget.seconds is None else min(full.seconds, share * budget.seconds),
+        )
+
     def for_best(self, best: Candidate | None) -> Reserve:
         """Cost of scoring the baseline and ``best`` on the test examples they lack, from their
         mean cost per dev example, plus a margin: 10% for tokens and dollars, 25% for seconds
@@ -57,14 +68,14 @@ class TestReserve:
 
 
 def tight_budget_text(candidate_id: str, n_test: int, reserve: Reserve, seconds_left: float | None) -> str:
-    """The once-per-run warning: a candidate like this one cannot win, and what to change."""
+    """The once-per-run warning: the winner may be scored on fewer test examples."""
     return (
         f"scoring the baseline and {candidate_id} on {n_test} test examples "
         f"would need about {reserve.seconds:.0f} s, {reserve.calls} calls and "
         f"{reserve.tokens:.0f} tokens, more than the budget has left"
         + (f" ({seconds_left:.0f} s)" if seconds_left is not None else "")
-        + ": candidates that cost this much cannot win; raise --time-limit or the "
-        "--budget-* limit, or lower --test-limit"
+        + ": if it wins, the final scoring gives up the baseline's test score first, then "
+        "test examples (a wider interval); raise --time-limit or the --budget-* limit for all of them"
     )
 
 

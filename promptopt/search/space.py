@@ -12,6 +12,12 @@ sees is :meth:`Point.params`::
 ``k`` is only present when ``demos`` is not ``none``; ``demo_set`` and ``fixed_layout`` only
 for fixed/stratified; ``retriever`` and ``layout`` only for retrieved (a sampler needs one
 set of choices per name, and the ``labels`` layout applies to retrieved demos only).
+
+The components that keep long inputs and label lists affordable are sampled only when the
+space offers more than their default (the composition root offers them from the data, see
+:func:`promptopt.compose.fit_space`): ``cut`` ("all", "head-128", "ends-256": the input cut
+to about that many tokens), ``demo_cut`` (0 or tokens per demo; with demos), ``pick``
+("nearest"|"per_label") and ``scope`` ("all"|"neighbours", label output), both retrieved only.
 Instruction slot 0 is the seed instruction; the other slots are written by the LLM proposers
 the first time the sampler picks them, and kept (the run store records each slot's text), so
 the same point always maps to the same candidate within a run.
@@ -22,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from promptopt.prompt.candidate import Candidate
@@ -44,6 +50,10 @@ class Point:
     fixed_layout: str | None = None
     retriever: str | None = None
     layout: str | None = None
+    cut: str | None = None
+    demo_cut: int | None = None
+    pick: str | None = None
+    scope: str | None = None
 
     def params(self) -> dict[str, Any]:
         """The primitive values that apply, in declaration order (what optuna and the run's
@@ -79,11 +89,15 @@ class SearchSpace:
     instruction_slots: int = 5
     label_styles: tuple[str, ...] = ("names", "described")
     demo_strategies: tuple[str, ...] = ("none", "stratified", "retrieved")
-    k_choices: tuple[int, ...] = (4, 8, 12)
+    k_choices: tuple[int, ...] = (4, 10, 16)
     demo_sets: int = 2
     output_formats: tuple[str, ...] = ("label",)
     retrievers: tuple[str, ...] = ("minilm", "char", "word")
     layouts: tuple[str, ...] = ("compact", "turns", "labels")
+    input_cuts: tuple[str, ...] = ("all",)
+    demo_cuts: tuple[int, ...] = (0,)
+    picks: tuple[str, ...] = ("nearest",)
+    scopes: tuple[str, ...] = ("all",)
 
     def __post_init__(self) -> None:
         if self.instruction_slots < 1 or self.demo_sets < 1:
@@ -95,11 +109,19 @@ class SearchSpace:
             "output_formats",
             "retrievers",
             "layouts",
+            "input_cuts",
+            "demo_cuts",
+            "picks",
+            "scopes",
         ):
             if not getattr(self, name):
                 raise ValueError(f"search space: {name} must not be empty")
         if any(k < 1 for k in self.k_choices):
             raise ValueError(f"k choices must be >= 1 (seen: {self.k_choices})")
+        for value in self.input_cuts:
+            parse_cut(value)
+        if any(t < 0 for t in self.demo_cuts):
+            raise ValueError(f"demo cuts must be >= 0 tokens (seen: {self.demo_cuts})")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,6 +133,10 @@ class SearchSpace:
             "output_formats": list(self.output_formats),
             "retrievers": list(self.retrievers),
             "layouts": list(self.layouts),
+            "input_cuts": list(self.input_cuts),
+            "demo_cuts": list(self.demo_cuts),
+            "picks": list(self.picks),
+            "scopes": list(self.scopes),
         }
 
     @staticmethod
@@ -124,7 +150,17 @@ class SearchSpace:
             output_formats=tuple(data["output_formats"]),
             retrievers=tuple(data["retrievers"]),
             layouts=tuple(data["layouts"]),
+            # runs made before these components existed searched none of them
+            input_cuts=tuple(data.get("input_cuts", ("all",))),
+            demo_cuts=tuple(int(t) for t in data.get("demo_cuts", (0,))),
+            picks=tuple(data.get("picks", ("nearest",))),
+            scopes=tuple(data.get("scopes", ("all",))),
         )
+
+    def samples(self, name: str) -> bool:
+        """Whether the sampler chooses component ``name`` (cut, demo_cut, pick, scope): only
+        when the space offers more than one value for it."""
+        return len(getattr(self, SHRINK_CHOICES[name])) > 1
 
     @property
     def fixed_layouts(self) -> tuple[str, ...]:
@@ -132,6 +168,21 @@ class SearchSpace:
 
     def contains(self, point: Point) -> bool:
         """Whether ``point`` is a valid point of this space (used for enqueued seeds)."""
+        return self._contains_core(point) and self._contains_shrink(point)
+
+    def _contains_shrink(self, point: Point) -> bool:
+        """Each of cut, demo_cut, pick and scope is set exactly when the space samples it and
+        it applies to the point, and then to one of the space's values."""
+        for name, field_name in SHRINK_CHOICES.items():
+            value = getattr(point, name)
+            wanted = self.samples(name) and applies(name, point)
+            if (value is not None) != wanted:
+                return False
+            if value is not None and value not in getattr(self, field_name):
+                return False
+        return True
+
+    def _contains_core(self, point: Point) -> bool:
         ok = (
             0 <= point.instruction < self.instruction_slots
             and point.labels in self.label_styles
@@ -159,8 +210,56 @@ class SearchSpace:
         )
 
 
-def point_of(candidate: Candidate, *, slot: int, demo_set: int = 0) -> Point:
-    """The point that describes ``candidate`` (its instruction being in ``slot``)."""
+SHRINK_CHOICES = {"cut": "input_cuts", "demo_cut": "demo_cuts", "pick": "picks", "scope": "scopes"}
+
+
+def applies(name: str, point: Point) -> bool:
+    """Whether shrink component ``name`` applies to a point with these demos and format."""
+    if name == "cut":
+        return True
+    if name == "demo_cut":
+        return point.demos != "none"
+    if name == "scope":
+        return point.demos == "retrieved" and point.format == "label"
+    return point.demos == "retrieved"
+
+
+def parse_cut(value: str) -> tuple[int, str]:
+    """``"all"`` -> (0, "head"); ``"head-128"`` / ``"ends-256"`` -> (tokens, mode)."""
+    if value == "all":
+        return 0, "head"
+    mode, _, tokens = value.partition("-")
+    if mode not in ("head", "ends") or not tokens.isdigit() or int(tokens) < 1:
+        raise ValueError(f"an input cut is 'all', 'head-N' or 'ends-N' with N >= 1 tokens (seen: {value!r})")
+    return int(tokens), mode
+
+
+def cut_name(tokens: int, mode: str) -> str:
+    return "all" if tokens == 0 else f"{mode}-{tokens}"
+
+
+def with_shrink(point: Point, candidate: Candidate, space: SearchSpace) -> Point:
+    """``point`` with the shrink components the space samples, read from ``candidate``."""
+    values: dict[str, object] = {
+        "cut": cut_name(candidate.input_tokens, candidate.input_cut),
+        "demo_cut": candidate.demo_tokens,
+        "pick": candidate.demo_pick,
+        "scope": candidate.label_scope,
+    }
+    chosen = {n: v for n, v in values.items() if space.samples(n) and applies(n, point)}
+    return replace(point, **chosen)  # type: ignore[arg-type]
+
+
+def point_of(
+    candidate: Candidate, *, slot: int, demo_set: int = 0, space: SearchSpace | None = None
+) -> Point:
+    """The point that describes ``candidate`` (its instruction being in ``slot``); with
+    ``space``, also the shrink components it samples."""
+    point = _core_point(candidate, slot=slot, demo_set=demo_set)
+    return point if space is None else with_shrink(point, candidate, space)
+
+
+def _core_point(candidate: Candidate, *, slot: int, demo_set: int) -> Point:
     strategy = candidate.demo_strategy
     fixed = strategy in ("fixed", "stratified")
     retrieved = strategy == "retrieved"
@@ -210,6 +309,7 @@ def build(point: Point, materials: Materials, *, parent: Candidate | None) -> Ca
         layout = str(point.fixed_layout)
     if point.demos == "retrieved":
         layout = str(point.layout)
+    input_tokens, input_cut = parse_cut(point.cut or "all")
     return Candidate(
         instruction=materials.instructions[point.instruction],
         label_style="described" if described else "names",
@@ -220,6 +320,36 @@ def build(point: Point, materials: Materials, *, parent: Candidate | None) -> Ca
         output_format=point.format,  # type: ignore[arg-type]
         retriever=point.retriever or "word",  # type: ignore[arg-type]
         demo_layout=layout,  # type: ignore[arg-type]
+        input_tokens=input_tokens,
+        input_cut=input_cut,  # type: ignore[arg-type]
+        demo_tokens=point.demo_cut or 0,
+        demo_pick=point.pick or "nearest",  # type: ignore[arg-type]
+        label_scope=point.scope or "all",  # type: ignore[arg-type]
         parents=(parent.id,) if parent is not None else (),
         operator="tpe",
     )
+
+
+LONG_INPUT_TOKENS = 128  # a task whose longest tenth of inputs is longer searches cuts
+MANY_LABELS = 16  # a task with more labels searches the label list narrowed to the neighbours'
+
+
+def fitted(space: SearchSpace, train: Sequence[Example], labels: Sequence[str]) -> SearchSpace:
+    """The space with the shrink components the task needs, where the space left them at
+    their default: one demo per label among the neighbours (with retrieval), the label list
+    narrowed to the neighbours' labels (with retrieval and many labels), and input and
+    per-demo cuts (when the 90th percentile of train inputs is over LONG_INPUT_TOKENS, at 4
+    characters a token: it_service_tickets 153, cfpb_complaints 405, banking77 27)."""
+    retrieved = "retrieved" in space.demo_strategies
+    lengths = sorted(len(e.text) // 4 for e in train)
+    long_tail = lengths[int(len(lengths) * 0.9)] if lengths else 0
+    changes: dict[str, Any] = {}
+    if retrieved and space.picks == ("nearest",):
+        changes["picks"] = ("nearest", "per_label")
+    if retrieved and len(labels) >= MANY_LABELS and space.scopes == ("all",):
+        changes["scopes"] = ("all", "neighbours")
+    if long_tail >= LONG_INPUT_TOKENS and space.input_cuts == ("all",):
+        changes["input_cuts"] = ("all", "head-128", "ends-256")
+    if long_tail >= LONG_INPUT_TOKENS and space.demo_cuts == (0,) and space.demo_strategies != ("none",):
+        changes["demo_cuts"] = (0, 64, 160)
+    return replace(space, **changes)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.errors import StoreError
-from promptopt.search.space import Point, Proposal, SearchSpace
+from promptopt.search.space import SHRINK_CHOICES, Point, Proposal, SearchSpace, applies
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,12 @@ class TPESearch:
             proposals.append(Proposal(t.number, point, queued=fixed is not None))
         return proposals
 
+    def queued(self) -> int:
+        """Enqueued points not asked yet (the seeds, until each is taken)."""
+        optuna = _optuna()
+        waiting = (optuna.trial.TrialState.WAITING,)
+        return len(self._open().get_trials(deepcopy=False, states=waiting))
+
     def ask(self) -> Proposal:
         optuna = _optuna()
         study = self._open()
@@ -128,7 +134,16 @@ class TPESearch:
                 retriever=trial.suggest_categorical("retriever", list(s.retrievers)),
                 layout=trial.suggest_categorical("layout", list(s.layouts)),
             )
-        return point
+        return self._suggest_shrink(trial, point)
+
+    def _suggest_shrink(self, trial: Any, point: Point) -> Point:
+        """The shrink components the space samples (none by default, so runs made before they
+        existed sample exactly what they did)."""
+        chosen: dict[str, Any] = {}
+        for name, field_name in SHRINK_CHOICES.items():
+            if self.space.samples(name) and applies(name, point):
+                chosen[name] = trial.suggest_categorical(name, list(getattr(self.space, field_name)))
+        return replace(point, **chosen)
 
     def tell(self, number: int, value: float) -> None:
         """Record the trial's value: accuracy on the dev examples it was scored on (fewer than

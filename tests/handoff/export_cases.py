@@ -52,6 +52,22 @@ CASES: dict[str, Callable[[Task], Candidate]] = {
         demo_layout="labels",
         output_format="code",
     ),
+    "retrieved-cut-per-label-narrowed": lambda t: Candidate(
+        INSTRUCTION,
+        label_style="described",
+        label_descriptions=keyword_descriptions(t.split("train"), t.labels),
+        demo_strategy="retrieved",
+        k=3,
+        demo_layout="compact",
+        input_tokens=4,
+        input_cut="ends",
+        demo_tokens=3,
+        demo_pick="per_label",
+        label_scope="neighbours",
+    ),
+    "fixed-turns-cut": lambda t: Candidate(
+        INSTRUCTION, demo_strategy="fixed", demo_ids=_ids(t, 4), input_tokens=3, demo_tokens=2
+    ),
     "retrieved-minilm-compact-code": lambda t: Candidate(
         INSTRUCTION,
         demo_strategy="retrieved",

@@ -25,6 +25,7 @@ from promptopt.run.events import (
     Event,
     ExampleScored,
     Incumbent,
+    OverCap,
     Plateau,
     Rung,
     Segment,
@@ -36,7 +37,7 @@ from promptopt.run.events import (
     TrialFailed,
     event_from_json,
 )
-from promptopt.run.summary import ParetoPoint, RunSummary
+from promptopt.run.summary import LATER_KEYS, ParetoPoint, RunSummary
 from promptopt.search.space import Point
 
 
@@ -132,7 +133,8 @@ EVENTS: list[Event] = [
     Plateau(EVIDENCE),
     Stop(reason="plateau", elapsed_s=90.0),
     TestScored(best="1a2b3c4d5e6f", incomplete=None),
-    TestScored(best="1a2b3c4d5e6f", incomplete="budget-calls"),
+    TestScored(best="1a2b3c4d5e6f", incomplete="budget-calls", best_n=24, baseline_n=7),
+    OverCap(candidate="1a2b3c4d5e6f", trial=3, estimate=812.5, cap=600),
     ExampleScored(candidate="1a2b3c4d5e6f", split="dev", correct=True, status="ok"),
 ]
 
@@ -153,6 +155,8 @@ def test_every_event_reads_back_equal_from_its_json(event: Event) -> None:
         if isinstance(event, Plateau)
         else [f.name for f in dataclasses.fields(event)]
     )
+    if isinstance(event, TestScored) and event.best_n is None:
+        fields = fields[:-2]  # an older run's event: written back without the counts
     assert list(data) == [
         "event",
         *fields,
@@ -243,12 +247,19 @@ SUMMARY = RunSummary(
     best_prompt_tokens_per_call=140.5,
     pareto=(ParetoPoint("0f9e8d7c6b5a", 0.4, 90.0), ParetoPoint(BEST.id, 0.65, 140.5)),
     best_candidate=BEST,
+    best_test_n=24,
+    baseline_test_n=24,
+    best_seed_id="0f9e8d7c6b5a",
+    best_seed_dev_accuracy=0.55,
+    max_prompt_tokens=600,
+    proposed_instruction_lift=-0.025,
 )
 
 
 def test_the_summary_reads_back_equal_with_its_keys_in_order() -> None:
     data = SUMMARY.to_json()
     assert list(data) == [f.name for f in dataclasses.fields(RunSummary)]
+    assert SUMMARY.lift_from_seeds == pytest.approx(0.15) and SUMMARY.lift_from_search == pytest.approx(0.10)
     assert data["best_test_ci"] == [0.45, 0.8] and data["plateau"] == EVIDENCE.to_json()
     assert data["best_candidate"] == BEST.to_json() and data["pareto"][1] == {
         "candidate": BEST.id,
@@ -346,6 +357,9 @@ RECORD = ExampleRecord(
     error=None,
     wall_s=0.25,
     live_latency_s=0.35,
+    data_chars=300,
+    other_chars=120,
+    messages=2,
 )
 
 
@@ -356,6 +370,22 @@ def test_an_evaluation_row_reads_back_without_its_candidate_and_split() -> None:
     assert back == RECORD
     assert (back.wall_s, back.live_latency_s) == (0.25, 0.35)  # measurements: not part of ==, so checked here
     assert back.to_json() == RECORD.to_json()
+
+
+def test_a_summary_of_an_older_run_reads_back_without_the_later_keys_and_writes_back_the_same() -> None:
+    data = {k: v for k, v in SUMMARY.to_json().items() if k not in LATER_KEYS}
+    back = RunSummary.from_json(data)
+    assert back.best_test_n is None and back.lift_from_seeds is None
+    assert back.to_json() == data
+
+
+def test_rows_of_older_runs_without_a_prompt_size_write_back_the_same() -> None:
+    row = RECORD.to_json()
+    for key in ("data_chars", "other_chars", "messages"):
+        del row[key]
+    back = ExampleRecord.from_json(row)
+    assert back.size is None and back.to_json() == row
+    assert RECORD.size is not None and RECORD.size.data_chars == 300
 
 
 def test_rows_of_older_runs_take_the_defaults_for_wall_time_and_live_latency() -> None:

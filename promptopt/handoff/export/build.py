@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -207,8 +207,11 @@ def _check_template(
 ) -> None:
     """The template, filled, must give exactly what the renderer gives (two or more demos,
     so separators are exercised)."""
-    text = "An example input {with braces} to check the template."
-    shown = list(demos) if candidate.demo_strategy != "retrieved" else list(demos[: max(2, candidate.k)])
+    # long enough for every cut, so the check covers them
+    text = "An example input {with braces} to check the template. " * 80
+    shown = list(demos)
+    if candidate.demo_strategy == "retrieved":  # long demo texts too, for the demo cut
+        shown = [replace(d, text=f"{d.text} " * 40) for d in demos[: max(2, candidate.k)]]
     expected = render(candidate, labels, shown, text)
     neighbours = [(d.text, answer_for(candidate, labels, d.label)) for d in reversed(shown)]
     if fill(template, text, neighbours) != expected:
@@ -255,6 +258,8 @@ def _demos_section(
         "order": template["demos"]["order"],
         "pool": rows,
     }
+    if candidate.demo_pick != "nearest":  # the nearest neighbour of each label among the 5k nearest
+        section["pick"] = candidate.demo_pick
     if blob is not None:
         section["embeddings"] = {
             "model": MODEL_NAME,

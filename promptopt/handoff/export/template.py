@@ -14,6 +14,15 @@ Placeholders (filled in one pass, so a value is never re-substituted):
 ``demos.order`` says how retrieved neighbours are shown: ``most_similar_last`` or
 ``most_similar_first``. Fixed demos are already written into the messages.
 
+- ``{{labels}}``: with a narrowed label list (``labels.scope == "neighbours"``), the lines of
+  ``labels.lines`` for the labels the retrieved neighbours carry, in ``labels.order``, joined
+  with newlines.
+
+``cuts`` (when the prompt cuts texts): cut the input to ``input.tokens`` tokens and each
+retrieved demo's text to ``demos.tokens`` tokens, at ``chars_per_token`` characters a token,
+keeping the head (``mode: head``) or the head and the end (``ends``), joined by ``marker``, as
+:func:`promptopt.prompt.shrink.cut` does; :func:`fill` applies them.
+
 The template of a retrieved candidate is derived by rendering it with marker demos and a marker
 input, then cutting the result at the markers, so it is whatever :func:`promptopt.prompt.render.render`
 writes, and :func:`fill` reproduces ``render`` exactly (the exporter checks it on every export).
@@ -27,14 +36,16 @@ from dataclasses import replace
 from typing import Any
 
 from promptopt.prompt.candidate import Candidate
-from promptopt.prompt.render import Message, render, system_message
+from promptopt.prompt.render import SCOPE_HEAD, SCOPE_TAIL, Message, label_line, render, system_message
+from promptopt.prompt.shrink import CHARS_PER_TOKEN, ELLIPSIS, cut
 from promptopt.task.spec import Example
 
 INPUT = "{{input}}"
 DEMOS = "{{demos}}"
 TEXT = "{{text}}"
 ANSWER = "{{answer}}"
-_PLACEHOLDER = re.compile(r"\{\{(input|demos|text|answer)\}\}")
+LABELS = "{{labels}}"
+_PLACEHOLDER = re.compile(r"\{\{(input|demos|text|answer|labels)\}\}")
 
 _MARK_INPUT = "\x00input\x00"
 _MARK_TEXTS = ("\x00text-1\x00", "\x00text-2\x00")
@@ -46,12 +57,35 @@ Template = dict[str, Any]
 def messages_template(
     candidate: Candidate, labels: Sequence[str], fixed_demos: Sequence[Example]
 ) -> Template:
-    """``{"messages": [...], "demos": None | {...}}`` for ``candidate`` (see the module doc)."""
+    """``{"messages": [...], "demos": None | {...}}`` for ``candidate`` (see the module doc),
+    with ``labels`` and ``cuts`` when the prompt narrows its label list or cuts texts."""
+    template = _template(candidate, labels, fixed_demos)
+    if candidate.label_scope == "neighbours":
+        template["labels"] = {
+            "scope": "neighbours",
+            "order": list(labels),
+            "lines": {label: label_line(candidate, label) for label in labels},
+        }
+    retrieved = candidate.demo_strategy == "retrieved"
+    if candidate.input_tokens or (retrieved and candidate.demo_tokens):
+        template["cuts"] = {
+            "input": {"tokens": candidate.input_tokens, "mode": candidate.input_cut},
+            "demos": {"tokens": candidate.demo_tokens if retrieved else 0, "mode": "head"},
+            "chars_per_token": CHARS_PER_TOKEN,
+            "marker": ELLIPSIS,
+        }
+    return template
+
+
+def _template(candidate: Candidate, labels: Sequence[str], fixed_demos: Sequence[Example]) -> Template:
+    """The messages with placeholders, rendered with nothing cut (:func:`fill` cuts)."""
+    whole = replace(candidate, input_tokens=0, input_cut="head")
     if candidate.demo_strategy != "retrieved":
-        return {"messages": render(candidate, labels, fixed_demos, INPUT), "demos": None}
-    marked = replace(candidate, output_format="label")  # with marker labels, the answer is the marker
-    one = render(marked, _MARK_ANSWERS, [_marker(0)], _MARK_INPUT)
-    two = render(marked, _MARK_ANSWERS, [_marker(0), _marker(1)], _MARK_INPUT)
+        return {"messages": render(whole, labels, fixed_demos, INPUT), "demos": None}
+    # with marker labels, the answer is the marker; demos are cut by fill, not here
+    marked = replace(whole, output_format="label", demo_tokens=0)
+    one = _unscope(render(marked, _MARK_ANSWERS, [_marker(0)], _MARK_INPUT), _MARK_ANSWERS[:1])
+    two = _unscope(render(marked, _MARK_ANSWERS, [_marker(0), _marker(1)], _MARK_INPUT), _MARK_ANSWERS)
     system = {"role": "system", "content": system_message(candidate, labels)}
     order = "most_similar_last" if _first_shown(two) == 0 else "most_similar_first"
     if candidate.demo_layout == "turns":
@@ -61,6 +95,13 @@ def messages_template(
             "demos": {"layout": "turns", "messages": turns, "order": order},
         }
     return _block_template(system, one[-1], two[-1], order)
+
+
+def _unscope(messages: list[Message], answers: Sequence[str]) -> list[Message]:
+    """The narrowed label list of marker demos replaced by the ``{{labels}}`` placeholder."""
+    scoped = SCOPE_HEAD + "\n".join(answers) + SCOPE_TAIL
+    unscoped = SCOPE_HEAD + LABELS + SCOPE_TAIL
+    return [{"role": m["role"], "content": m["content"].replace(scoped, unscoped)} for m in messages]
 
 
 def _marker(i: int) -> Example:
@@ -133,7 +174,11 @@ def fill(template: Mapping[str, Any], text: str, neighbours: Sequence[tuple[str,
     """The messages for ``text``. ``neighbours``: (text, answer) of the retrieved demos, most
     similar first (ignored when the template has no demo slot)."""
     spec: Mapping[str, Any] = template.get("demos") or {}
+    text, neighbours = _cut(template.get("cuts"), text, neighbours)
     shown = list(neighbours) if spec.get("order") == "most_similar_first" else list(reversed(neighbours))
+    scope: Mapping[str, Any] = template.get("labels") or {}
+    answers = {a for _, a in neighbours}
+    listed = "\n".join(scope["lines"][label] for label in scope.get("order", ()) if label in answers)
     block = ""
     if spec.get("layout") == "block":
         block = spec["separator"].join(_sub_text(spec["item"], {"text": t, "answer": a}) for t, a in shown)
@@ -144,8 +189,19 @@ def fill(template: Mapping[str, Any], text: str, neighbours: Sequence[tuple[str,
                 _sub(turn, {"text": t, "answer": a}) for t, a in shown for turn in spec["messages"]
             )
         else:
-            messages.append(_sub(message, {"input": text, "demos": block}))
+            messages.append(_sub(message, {"input": text, "demos": block, "labels": listed}))
     return messages
+
+
+def _cut(
+    cuts: Mapping[str, Any] | None, text: str, neighbours: Sequence[tuple[str, str]]
+) -> tuple[str, Sequence[tuple[str, str]]]:
+    """The input and the demos' texts cut as the template's ``cuts`` say (none: as they are)."""
+    if not cuts:
+        return text, neighbours
+    text = cut(text, int(cuts["input"]["tokens"]), cuts["input"]["mode"])
+    tokens = int(cuts["demos"]["tokens"])
+    return text, [(cut(t, tokens), a) for t, a in neighbours]
 
 
 def _sub(message: Mapping[str, str], values: Mapping[str, str]) -> Message:

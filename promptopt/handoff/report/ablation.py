@@ -78,14 +78,7 @@ def plan(
                 "demos",
                 "without demos",
                 "demos",
-                best.derive(
-                    operator="ablate_demos",
-                    demo_strategy="none",
-                    demo_ids=(),
-                    k=0,
-                    retriever="word",
-                    demo_layout="turns",
-                ),
+                best.without_demos(operator="ablate_demos"),
             )
         )
     if best.demo_strategy == "retrieved":
@@ -97,6 +90,7 @@ def plan(
                 _fixed_demos(best, train, seed),
             )
         )
+    found.extend(_shrink_ablations(best))
     if best.label_style == "described":
         found.append(
             Ablation(
@@ -118,6 +112,24 @@ def plan(
     return tuple(found)
 
 
+def _shrink_ablations(best: Candidate) -> list[Ablation]:
+    """The input cut, the demo cut, one demo per label and the narrowed label list, each undone."""
+    found = []
+    if best.input_tokens:
+        whole = best.derive(operator="ablate_input_cut", input_tokens=0, input_cut="head")
+        found.append(Ablation("input cut", "with the whole input", "input", whole))
+    if best.demo_tokens:
+        whole = best.derive(operator="ablate_demo_cut", demo_tokens=0)
+        found.append(Ablation("demo cut", "with whole demo texts", "demos", whole))
+    if best.demo_pick != "nearest":
+        nearest = best.derive(operator="ablate_demo_pick", demo_pick="nearest")
+        found.append(Ablation("one demo per label", "with the k nearest demos", "demos", nearest))
+    if best.label_scope != "all":
+        every = best.derive(operator="ablate_label_scope", label_scope="all")
+        found.append(Ablation("narrowed label list", "with every label listed", "labels", every))
+    return found
+
+
 def _fixed_demos(best: Candidate, train: Sequence[Example], seed: int) -> Candidate:
     layout = "compact" if best.demo_layout == "labels" else best.demo_layout
     return best.derive(
@@ -127,11 +139,13 @@ def _fixed_demos(best: Candidate, train: Sequence[Example], seed: int) -> Candid
         retriever="word",
         demo_ids=stratified_demo_ids(train, best.k, random.Random(seed)),
         demo_layout=layout,
+        demo_pick="nearest",
+        label_scope="all",
     )
 
 
 def changed_fields(a: Candidate, b: Candidate) -> set[str]:
-    ca, cb = a.components(), b.components()
+    ca, cb = a.all_components(), b.all_components()
     return {key for key in ca if ca[key] != cb[key]}
 
 

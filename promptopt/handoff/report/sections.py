@@ -93,8 +93,11 @@ def verdict(s: RunSummary, model: str, attribution: Attribution | None) -> list[
         f"ceiling estimate: {pct(plateau.ceiling)} {interval(_pair(plateau.ceiling_low, plateau.ceiling_high))} "
         "(the incumbent's dev accuracy plus the projected gain, 95% bootstrap)",
         f"result: best prompt **{pct(s.best_test_accuracy)}** {interval(s.best_test_ci)} on "
-        f"{s.test_n} test examples, zero-shot baseline {pct(s.baseline_test_accuracy)} "
-        f"{interval(s.baseline_test_ci)}; best dev {pct(s.best_dev_accuracy)} on {s.best_dev_n}",
+        + _test_count(s.best_test_n, s.test_n)
+        + ", "
+        f"zero-shot baseline {pct(s.baseline_test_accuracy)} {interval(s.baseline_test_ci)}"
+        + ("" if s.baseline_test_n in (None, s.test_n) else f" on {s.baseline_test_n}")
+        + f"; best dev {pct(s.best_dev_accuracy)} on {s.best_dev_n}",
         f"cost: {cost_text(s, model)}",
     ]
     if attribution is not None:
@@ -367,3 +370,10 @@ def _unfixed_split(found: Unfixed, texts: Mapping[str, str] | None) -> list[Bloc
 def _snippet(text: str, width: int = 90) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _test_count(n: int | None, of: int) -> str:
+    """ "77 test examples", or "30 of 77 test examples (all the budget allowed)"."""
+    if n is None or n >= of:
+        return f"{of} test examples"
+    return f"{n} of {of} test examples (all the budget allowed)"

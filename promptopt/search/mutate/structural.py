@@ -74,14 +74,7 @@ def switch_demo_strategy(parent: Candidate, ctx: MutationContext, *, rng: random
     k = parent.n_demos or rng.choice(ctx.k_choices)
     target = rng.choice(targets)
     if target == "none":
-        return parent.derive(
-            operator="switch_demo_strategy",
-            demo_strategy="none",
-            demo_ids=(),
-            k=0,
-            retriever="word",
-            demo_layout="turns",
-        )
+        return parent.without_demos(operator="switch_demo_strategy")
     if target == "retrieved":
         return parent.derive(operator="switch_demo_strategy", demo_strategy="retrieved", demo_ids=(), k=k)
     layout = "turns" if parent.demo_layout == "labels" else parent.demo_layout
@@ -92,6 +85,8 @@ def switch_demo_strategy(parent: Candidate, ctx: MutationContext, *, rng: random
         demo_ids=stratified_demo_ids(ctx.train, k, rng),
         retriever="word",
         demo_layout=layout,
+        demo_pick="nearest",
+        label_scope="all",
     )
 
 
@@ -129,13 +124,16 @@ def toggle_descriptions(parent: Candidate, ctx: MutationContext, *, rng: random.
 @register("change_output_format")
 def change_output_format(parent: Candidate, ctx: MutationContext, *, rng: random.Random) -> Candidate | None:
     target = "code" if parent.output_format == "label" else "label"
+    if target == "code" and parent.label_scope != "all":
+        return None  # a narrowed label list is written as labels
     return parent.derive(operator="change_output_format", output_format=target)
 
 
 _GROUPS: tuple[tuple[str, ...], ...] = (
     ("instruction",),
     ("label_style", "label_descriptions"),
-    ("demo_strategy", "demo_ids", "k", "retriever", "demo_layout"),
+    ("demo_strategy", "demo_ids", "k", "retriever", "demo_layout", "demo_tokens", "demo_pick", "label_scope"),
+    ("input_tokens", "input_cut"),
     ("output_format",),
 )
 
@@ -151,5 +149,8 @@ def crossover(parent: Candidate, ctx: MutationContext, *, rng: random.Random) ->
     for group in _GROUPS:
         source = other if rng.random() < 0.5 else parent
         fields.update({name: getattr(source, name) for name in group})
-    child = Candidate(parents=(parent.id, other.id), operator="crossover", **fields)  # type: ignore[arg-type]
+    try:
+        child = Candidate(parents=(parent.id, other.id), operator="crossover", **fields)  # type: ignore[arg-type]
+    except ValueError:  # e.g. a narrowed label list with coded answers
+        return None
     return None if child.id in (parent.id, other.id) else child

@@ -1,0 +1,146 @@
+"""Cost as part of the search: the seeds (the prompts a user would write, cheapest first), the
+shrink components offered from the data and sampled, --max-prompt-tokens (no winner above it,
+nothing estimated above it scored), and the attribution of the lift to seeds and search."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from promptopt.compose import OptimizeSettings
+from promptopt.run.events import Evaluated, Event, OverCap, Trial
+from promptopt.search.seeds import seed_points
+from promptopt.search.space import Point, SearchSpace, fitted
+from promptopt.search.tpe import TPESearch
+from promptopt.task.spec import Example
+from promptopt.testing import FakeCompleter, fake_optimizer, new_run_store, tiny_task, topic_answers
+
+SETTINGS = OptimizeSettings(
+    task="fake",
+    model="fake/model",
+    dev_limit=40,
+    test_limit=24,
+    first_rung=10,
+    concurrency=1,
+    space=SearchSpace(retrievers=("word", "char")),
+)
+
+
+def test_the_seeds_include_the_plain_retrieval_prompt_a_user_would_write() -> None:
+    points = seed_points(SearchSpace(retrievers=("minilm", "char", "word")))
+    plain = Point(
+        instruction=0,
+        labels="names",
+        demos="retrieved",
+        format="label",
+        k=10,
+        retriever="word",
+        layout="turns",
+    )
+    assert points[0].demos == "none" and plain in points
+    assert points[-1] == replace(plain, k=4, retriever="minilm", layout="compact")
+
+
+def test_seeds_carry_the_sampled_shrink_components_at_their_defaults() -> None:
+    space = SearchSpace(
+        input_cuts=("all", "head-128"), picks=("nearest", "per_label"), scopes=("all", "neighbours")
+    )
+    points = seed_points(space)
+    assert all(space.contains(p) for p in points) and len(points) == 3
+    assert all(p.cut == "all" for p in points)
+    assert [p.pick for p in points if p.demos == "retrieved"] == ["nearest", "nearest"]
+
+
+def long_train(n_labels: int, chars: int) -> list[Example]:
+    return [Example(f"train-{i}", "x" * chars, f"l{i % n_labels}") for i in range(100)]
+
+
+def test_the_space_offers_cuts_for_long_inputs_and_a_narrowed_list_for_many_labels() -> None:
+    short_few = fitted(SearchSpace(), long_train(5, 40), [f"l{i}" for i in range(5)])
+    assert short_few.input_cuts == ("all",) and short_few.demo_cuts == (0,) and short_few.scopes == ("all",)
+    assert short_few.picks == ("nearest", "per_label")
+    long_many = fitted(SearchSpace(), long_train(40, 2000), [f"l{i}" for i in range(40)])
+    assert long_many.input_cuts == ("all", "head-128", "ends-256") and long_many.demo_cuts == (0, 64, 160)
+    assert long_many.scopes == ("all", "neighbours")
+    no_demos = fitted(
+        SearchSpace(demo_strategies=("none",)), long_train(40, 2000), [f"l{i}" for i in range(40)]
+    )
+    assert no_demos.picks == ("nearest",) and no_demos.demo_cuts == (0,)
+
+
+def test_the_sampler_samples_the_shrink_components_the_space_offers(tmp_path: Path) -> None:
+    space = fitted(SearchSpace(), long_train(40, 2000), [f"l{i}" for i in range(40)])
+    search = TPESearch(space, tmp_path / "s.sqlite3", seed=0)
+    seen: dict[str, set[object]] = {"cut": set(), "demo_cut": set(), "pick": set(), "scope": set()}
+    for _ in range(40):
+        proposal = search.ask()
+        assert space.contains(proposal.point)
+        for name in seen:
+            if getattr(proposal.point, name) is not None:
+                seen[name].add(getattr(proposal.point, name))
+        search.tell(proposal.number, 0.5)
+    assert seen["cut"] == set(space.input_cuts) and seen["scope"] == set(space.scopes)
+    assert seen["demo_cut"] == set(space.demo_cuts) and seen["pick"] == set(space.picks)
+
+
+def test_a_space_read_from_an_older_run_samples_nothing_new() -> None:
+    data = SearchSpace().to_json()
+    for key in ("input_cuts", "demo_cuts", "picks", "scopes"):
+        del data[key]
+    old = SearchSpace.from_json(data)
+    assert not any(old.samples(n) for n in ("cut", "demo_cut", "pick", "scope"))
+
+
+def run_with(tmp_path: Path, settings: OptimizeSettings, events: list[Event]) -> object:
+    task = tiny_task()
+    store = new_run_store(tmp_path / "run", task, settings)
+    run = fake_optimizer(store, task, settings, FakeCompleter(topic_answers()), observers=[events.append])
+    return run
+
+
+@pytest.mark.parametrize("cap", [120, 200])
+def test_no_winner_costs_more_than_max_prompt_tokens_and_nothing_estimated_above_it_is_scored(
+    tmp_path: Path, cap: int
+) -> None:
+    events: list[Event] = []
+    settings = replace(SETTINGS, max_trials=14, max_prompt_tokens=cap)
+    run = run_with(tmp_path, settings, events)
+    summary = run.optimizer.run()  # type: ignore[attr-defined]
+    history = run.optimizer.history  # type: ignore[attr-defined]
+    best_dev = history.prompt_tokens(summary.best_candidate_id, "dev")
+    best_test = history.prompt_tokens(summary.best_candidate_id, "test")
+    assert best_dev is not None and best_dev <= cap and best_test is not None and best_test <= cap * 1.1
+    over = [e for e in events if isinstance(e, OverCap)]
+    assert over and all(e.estimate > cap for e in over)
+    scored = {e.candidate for e in events if isinstance(e, Evaluated)}
+    assert not scored & {e.candidate for e in over}
+    assert summary.max_prompt_tokens == cap
+    # the plain retrieval seed (10 demos) is above both caps: queued, estimated, never scored
+    assert any(isinstance(e, Trial) and e.point.get("k") == 10 for e in events)
+
+
+def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(tmp_path: Path) -> None:
+    events: list[Event] = []
+    run = run_with(tmp_path, replace(SETTINGS, max_trials=12), events)
+    summary = run.optimizer.run()  # type: ignore[attr-defined]
+    seeds = [e for e in events if isinstance(e, Evaluated) and e.operator == "seed" and not e.raced_out]
+    first = [e for e in events if isinstance(e, Evaluated)][:3]
+    assert [e.operator for e in first] == ["seed"] * 3  # every seed before any move
+    assert summary.best_seed_dev_accuracy == max(e.accuracy for e in seeds)
+    assert summary.lift_from_seeds is not None and summary.lift_from_search is not None
+    assert summary.best_dev_accuracy == pytest.approx(
+        summary.baseline_dev_accuracy + summary.lift_from_seeds + summary.lift_from_search
+    )
+    assert summary.lift_from_search >= 0
+    # the fake proposer's instructions: their worth against the seed instruction is measured
+    history = run.optimizer.history  # type: ignore[attr-defined]
+    full = history.full_evaluations()
+    seed_text = history.candidates[summary.baseline_candidate_id].instruction
+    proposed = [e.accuracy for e in full if history.candidates[e.candidate].instruction != seed_text]
+    seeded = [e.accuracy for e in full if history.candidates[e.candidate].instruction == seed_text]
+    if proposed:
+        assert summary.proposed_instruction_lift == pytest.approx(max(proposed) - max(seeded))
+    else:
+        assert summary.proposed_instruction_lift is None
