@@ -9,6 +9,7 @@
 - :mod:`.mutate`: the mutators (structural operators, LLM proposers), registered by name;
 - :mod:`.racing`: growing dev rungs and the paired test that stops worse candidates;
 - :mod:`.reserve`: the budget kept for the final test scoring, and the budget estimate;
+- :mod:`.pricing`: what candidates cost: prompt tokens (estimated, measured, capped), the test share;
 - :mod:`.stoppers`: the stop conditions (budget, plateau, max trials, failing proposals, exhausted);
 - :mod:`.finish`: the run summary.
 """

@@ -22,17 +22,15 @@ from promptopt.evaluate.plateau import Observation, PlateauEvidence
 from promptopt.llm.budget import BudgetExhausted, Reserve
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.prompt.candidate import Candidate
-from promptopt.prompt.tokens import TokenRate
 from promptopt.run import events as ev
-from promptopt.run.costs import mean_cost
 from promptopt.run.history import History
 from promptopt.run.summary import RunSummary
 from promptopt.search.config import OptimizeConfig, TaskData
 from promptopt.search.finish import Ending, summarize
 from promptopt.search.mutate import REGISTRY, Writer
 from promptopt.search.neighbours import Move, Neighbourhood, derived_seed
+from promptopt.search.pricing import Pricing
 from promptopt.search.racing import judge, race_order, rungs
-from promptopt.search.reserve import TestReserve, tight_budget_text
 from promptopt.search.space import Materials, Point, Proposal, build
 from promptopt.search.stoppers import (
     Exhausted,
@@ -91,7 +89,7 @@ class Optimizer:
     _plateau: PlateauStopper = field(init=False)
     _stoppers: list[Stopper] = field(init=False)
     _moves: Neighbourhood = field(init=False)
-    _reserve: TestReserve = field(init=False)
+    _pricing: Pricing = field(init=False)
 
     def __post_init__(self) -> None:
         self._plateau = PlateauStopper(self.config.plateau, on_evidence=self._record_plateau)
@@ -105,7 +103,7 @@ class Optimizer:
             self._stoppers.insert(0, MaxTrials(self.config.max_trials))
         self._stoppers.extend(self.stoppers)
         self._moves = Neighbourhood(self.data, self.config, self.history, self.writer)
-        self._reserve = TestReserve(self.data, self.history)
+        self._pricing = Pricing(self.data, self.config, self.history, self.evaluator, self.gate)
 
     def seed_candidate(self, point: Point) -> Candidate:
         """The candidate at a seed point (its instruction is the seed instruction)."""
@@ -120,7 +118,7 @@ class Optimizer:
     def enqueue_seeds(self, points: Sequence[Point]) -> list[tuple[Point, float]]:
         """Queue the seed points (see :mod:`.seeds`) cheapest first, by their estimated prompt
         tokens per call at the prior rate. Returns them in that order with the estimates."""
-        priced = [(p, self.estimate_tokens(self.seed_candidate(p))) for p in points]
+        priced = [(p, self._pricing.estimate_tokens(self.seed_candidate(p))) for p in points]
         ordered = sorted(priced, key=lambda pair: pair[1])
         self.search.enqueue([p for p, _ in ordered])
         return ordered
@@ -194,7 +192,7 @@ class Optimizer:
         return every > 0 and done >= 2 and done % every == 0
 
     def _stop_reason(self) -> str | None:
-        self.gate.reserve = self._test_reserve(self.incumbent())
+        self.gate.reserve = self._pricing.test_reserve(self.incumbent())
         state = StopState(
             trials=self.search.n_trials(),
             observations=tuple(self.observations()),
@@ -295,35 +293,20 @@ class Optimizer:
                 )
             )
 
-    # -- prompt tokens -------------------------------------------------------------------
-
-    def token_rate(self) -> TokenRate:
-        """Tokens per character, fitted on every prompt the run has measured (the prior
-        before the first call)."""
-        samples = [
-            (row.size, row.prompt_tokens)
-            for bucket in self.history.records.values()
-            for row in bucket.values()
-            if row.size is not None and row.status != "error"
-        ]
-        return TokenRate().fit(samples)
-
-    def estimate_tokens(self, candidate: Candidate) -> float:
-        """Estimated prompt tokens per call, rendered on the first dev examples (up to 10)."""
-        examples = self.data.dev[: min(10, self.config.first_rung)]
-        return self.evaluator.estimate_prompt_tokens(candidate, examples, self.token_rate())
-
     def _over_cap(self, candidate: Candidate, *, trial: int | None) -> bool:
         """Whether --max-prompt-tokens rules ``candidate`` out before it is scored (an
-        event says so); a candidate with dev rows is judged by what they measured."""
-        cap = self.config.max_prompt_tokens
-        if cap is None:
+        ``over_cap`` event says so)."""
+        tokens = self._pricing.over_cap(candidate)
+        if tokens is None or self.config.max_prompt_tokens is None:
             return False
-        measured = self.history.prompt_tokens(candidate.id)
-        estimate = measured if measured is not None else self.estimate_tokens(candidate)
-        if estimate <= cap:
-            return False
-        self._event(ev.OverCap(candidate=candidate.id, trial=trial, estimate=round(estimate, 1), cap=cap))
+        self._event(
+            ev.OverCap(
+                candidate=candidate.id,
+                trial=trial,
+                estimate=round(tokens, 1),
+                cap=self.config.max_prompt_tokens,
+            )
+        )
         return True
 
     # -- evaluation with racing ----------------------------------------------------------
@@ -367,9 +350,10 @@ class Optimizer:
         for size in sizes:
             ids = [e.id for e in self.data.dev[:size]]
             self._score(candidate, "dev", self.data.dev[:size])
-            if self._unaffordable(candidate):
-                self._warn_tight_budget(candidate)
-                if self._cheaper_as_good(candidate, ids):
+            if self._pricing.unaffordable(candidate):
+                if not self.history.of(ev.BudgetTight):  # warned once per run
+                    self._event(self._pricing.tight_budget(candidate))
+                if self._pricing.cheaper_as_good(candidate, ids):
                     return self._outcome(candidate, ids, raced_out=True, why="unaffordable")
             if incumbent is None or incumbent.id == candidate.id:
                 continue
@@ -398,49 +382,6 @@ class Optimizer:
         correct = self.history.correct(candidate.id, "dev", ids)
         accuracy = sum(correct.values()) / len(correct) if correct else 0.0
         return EvalOutcome(candidate.id, accuracy, len(correct), raced_out, why)
-
-    def _test_reserve(self, best: Candidate | None) -> Reserve:
-        return self._reserve.capped(best, self.gate.budget, self.config.test_share)
-
-    def _unaffordable(self, candidate: Candidate) -> bool:
-        """Whether scoring the baseline and ``candidate`` on test (at their measured dev cost,
-        within the test share) would overrun the budget from here."""
-        reserve = self._test_reserve(candidate)
-        return self.gate.budget.exceeded(self.gate.ledger.totals, self.gate.elapsed(), reserve) is not None
-
-    def _cheaper_as_good(self, candidate: Candidate, ids: list[str]) -> bool:
-        """Whether a candidate scored on the whole dev slice, within the cap, costs fewer
-        tokens per example and is at least as accurate on ``ids``: only then is a candidate
-        too costly to finish dropped (a tight budget never costs the better prompt)."""
-        mine = self.history.correct(candidate.id, "dev", ids)
-        cost = mean_cost(self.history.rows(candidate.id, "dev")).tokens
-        for other in self.history.full_evaluations():
-            if other.candidate == candidate.id or not self.history.within_cap(other.candidate):
-                continue
-            theirs = self.history.correct(other.candidate, "dev", ids)
-            cheaper = mean_cost(self.history.rows(other.candidate, "dev")).tokens < cost
-            if cheaper and sum(theirs.values()) >= sum(mine.values()):
-                return True
-        return False
-
-    def _warn_tight_budget(self, candidate: Candidate) -> None:
-        """Once per run: the budget cannot pay for scoring a candidate like this one on test,
-        so only cheaper candidates can win. Says what it would cost and what to change."""
-        if self.history.of(ev.BudgetTight):
-            return
-        reserve = self._test_reserve(candidate)
-        left = (
-            self.gate.budget.seconds - self.gate.elapsed() if self.gate.budget.seconds is not None else None
-        )
-        self._event(
-            ev.BudgetTight(
-                candidate=candidate.id,
-                reserve=reserve.to_json(),
-                seconds_left=left,
-                test_n=len(self.data.test),
-                text=tight_budget_text(candidate.id, len(self.data.test), reserve, left),
-            )
-        )
 
     def _score(self, candidate: Candidate, split: str, examples: Sequence[Example]) -> None:
         """Score the examples that have no record yet; each record is stored as it arrives."""

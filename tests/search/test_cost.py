@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from promptopt.compose import OptimizeSettings
+from promptopt.compose import OptimizeRun, OptimizeSettings
 from promptopt.run.events import Evaluated, Event, OverCap, Trial
 from promptopt.search.seeds import seed_points
 from promptopt.search.space import Point, SearchSpace, fitted
 from promptopt.search.tpe import TPESearch
 from promptopt.task.spec import Example
 from promptopt.testing import FakeCompleter, fake_optimizer, new_run_store, tiny_task, topic_answers
-
-SETTINGS = OptimizeSettings(
-    task="fake",
-    model="fake/model",
-    dev_limit=40,
-    test_limit=24,
-    first_rung=10,
-    concurrency=1,
-    space=SearchSpace(retrievers=("word", "char")),
-)
+from tests.search.test_loop import SETTINGS
 
 
 def test_the_seeds_include_the_plain_retrieval_prompt_a_user_would_write() -> None:
@@ -93,7 +84,7 @@ def test_a_space_read_from_an_older_run_samples_nothing_new() -> None:
     assert not any(old.samples(n) for n in ("cut", "demo_cut", "pick", "scope"))
 
 
-def run_with(tmp_path: Path, settings: OptimizeSettings, events: list[Event]) -> object:
+def run_with(tmp_path: Path, settings: OptimizeSettings, events: list[Event]) -> OptimizeRun:
     task = tiny_task()
     store = new_run_store(tmp_path / "run", task, settings)
     run = fake_optimizer(store, task, settings, FakeCompleter(topic_answers()), observers=[events.append])
@@ -107,8 +98,8 @@ def test_no_winner_costs_more_than_max_prompt_tokens_and_nothing_estimated_above
     events: list[Event] = []
     settings = replace(SETTINGS, max_trials=14, max_prompt_tokens=cap)
     run = run_with(tmp_path, settings, events)
-    summary = run.optimizer.run()  # type: ignore[attr-defined]
-    history = run.optimizer.history  # type: ignore[attr-defined]
+    summary = run.optimizer.run()
+    history = run.optimizer.history
     best_dev = history.prompt_tokens(summary.best_candidate_id, "dev")
     best_test = history.prompt_tokens(summary.best_candidate_id, "test")
     assert best_dev is not None and best_dev <= cap and best_test is not None and best_test <= cap * 1.1
@@ -124,7 +115,7 @@ def test_no_winner_costs_more_than_max_prompt_tokens_and_nothing_estimated_above
 def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(tmp_path: Path) -> None:
     events: list[Event] = []
     run = run_with(tmp_path, replace(SETTINGS, max_trials=12), events)
-    summary = run.optimizer.run()  # type: ignore[attr-defined]
+    summary = run.optimizer.run()
     seeds = [e for e in events if isinstance(e, Evaluated) and e.operator == "seed" and not e.raced_out]
     first = [e for e in events if isinstance(e, Evaluated)][:3]
     assert [e.operator for e in first] == ["seed"] * 3  # every seed before any move
@@ -135,7 +126,7 @@ def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(t
     )
     assert summary.lift_from_search >= 0
     # the fake proposer's instructions: their worth against the seed instruction is measured
-    history = run.optimizer.history  # type: ignore[attr-defined]
+    history = run.optimizer.history
     full = history.full_evaluations()
     seed_text = history.candidates[summary.baseline_candidate_id].instruction
     proposed = [e.accuracy for e in full if history.candidates[e.candidate].instruction != seed_text]
