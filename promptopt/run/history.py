@@ -115,12 +115,22 @@ class History:
         return tokens is not None and tokens <= self.max_prompt_tokens
 
     def incumbent(self) -> Candidate | None:
-        """The best candidate scored on the whole dev slice (ties: the earlier one), among
-        those within --max-prompt-tokens."""
+        """The best candidate scored on the whole dev slice, among those within
+        --max-prompt-tokens; ties go to the one with fewer prompt tokens per call (the
+        cheaper prompt in production), then to the earlier one."""
         best: Evaluated | None = None
         for event in self.full_evaluations():
             if not self.within_cap(event.candidate):
                 continue
-            if best is None or event.accuracy > best.accuracy:
+            if (
+                best is None
+                or event.accuracy > best.accuracy
+                or (event.accuracy == best.accuracy and self._cheaper(event.candidate, best.candidate))
+            ):
                 best = event
         return None if best is None else self.candidates[best.candidate]
+
+    def _cheaper(self, a: str, b: str) -> bool:
+        """Whether candidate ``a`` measured fewer dev prompt tokens per call than ``b``."""
+        ta, tb = self.prompt_tokens(a), self.prompt_tokens(b)
+        return ta is not None and tb is not None and ta < tb

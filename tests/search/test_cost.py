@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from promptopt.compose import OptimizeRun, OptimizeSettings
+from promptopt.evaluate.evaluator import ExampleRecord
+from promptopt.prompt.candidate import Candidate
 from promptopt.run.events import Evaluated, Event, OverCap, Trial
+from promptopt.run.history import History
+from promptopt.run.store import RunStore
 from promptopt.search.seeds import seed_points
 from promptopt.search.space import Point, SearchSpace, fitted
 from promptopt.search.tpe import TPESearch
@@ -135,3 +139,38 @@ def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(t
         assert summary.proposed_instruction_lift == pytest.approx(max(proposed) - max(seeded))
     else:
         assert summary.proposed_instruction_lift is None
+
+
+def _scored(history: History, candidate: Candidate, tokens: int, accuracy: float, n: int = 4) -> None:
+    history.add_candidate(candidate)
+    for i in range(n):
+        row = ExampleRecord(f"dev-{i}", "a", "a", "a", i < accuracy * n, "ok", tokens, 1, 0.1, None, False)
+        history.add_record(candidate.id, "dev", row)
+    history.add_event(
+        Evaluated(
+            eval=f"e{len(history.events)}",
+            candidate=candidate.id,
+            trial=None,
+            operator="seed",
+            accuracy=accuracy,
+            n=n,
+            raced_out=False,
+            why=None,
+            spend_tokens=0,
+            calls=0,
+            usd=None,
+            elapsed_s=0.0,
+        )
+    )
+
+
+def test_a_tie_on_dev_goes_to_the_cheaper_prompt_and_the_cap_rules_out_the_costlier(tmp_path: Path) -> None:
+    history = History(RunStore.create(tmp_path / "run", {"run_id": "x"}))
+    costly, cheap, better = (Candidate(instruction=f"prompt {i}") for i in range(3))
+    _scored(history, costly, tokens=900, accuracy=0.75)
+    _scored(history, cheap, tokens=400, accuracy=0.75)
+    assert history.incumbent() == cheap  # equal accuracy: fewer prompt tokens per call wins
+    _scored(history, better, tokens=1200, accuracy=1.0)
+    assert history.incumbent() == better
+    history.max_prompt_tokens = 1000
+    assert history.incumbent() == cheap and not history.within_cap(better.id)
