@@ -295,7 +295,10 @@ class Optimizer:
 
     def _over_cap(self, candidate: Candidate, *, trial: int | None) -> bool:
         """Whether --max-prompt-tokens rules ``candidate`` out before it is scored (an
-        ``over_cap`` event says so)."""
+        ``over_cap`` event says so). The zero-shot baseline is always scored: it is what
+        racing and the lift compare with (above the cap, it still cannot win)."""
+        if candidate.id == self.baseline().id:
+            return False
         tokens = self._pricing.over_cap(candidate)
         if tokens is None or self.config.max_prompt_tokens is None:
             return False

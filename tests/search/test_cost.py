@@ -11,7 +11,9 @@ import pytest
 
 from promptopt.compose import OptimizeRun, OptimizeSettings
 from promptopt.evaluate.evaluator import ExampleRecord
+from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
+from promptopt.prompt.render import render, seed_instruction
 from promptopt.run.events import Evaluated, Event, OverCap, Trial
 from promptopt.run.history import History
 from promptopt.run.store import RunStore
@@ -174,3 +176,25 @@ def test_a_tie_on_dev_goes_to_the_cheaper_prompt_and_the_cap_rules_out_the_costl
     assert history.incumbent() == better
     history.max_prompt_tokens = 1000
     assert history.incumbent() == cheap and not history.within_cap(better.id)
+
+
+def test_a_cap_that_only_the_zero_shot_prompt_fits_ends_the_search_and_returns_it(tmp_path: Path) -> None:
+    events: list[Event] = []
+    task = tiny_task()
+    zero_shot = Candidate(instruction=seed_instruction(task))
+    dev = task.split("dev")[:5]
+    chars = [sum(len(m["content"]) for m in render(zero_shot, task.labels, [], e.text)) for e in dev]
+    cap = max(c // 4 for c in chars) + 2  # the fake model counts a quarter of the characters
+    settings = replace(SETTINGS, max_prompt_tokens=cap, budget=Budget(calls=2000))
+    run = run_with(tmp_path, settings, events)
+    summary = run.optimizer.run()
+    over = [e for e in events if isinstance(e, OverCap)]
+    assert len(over) >= 2  # the retrieval seeds, at least
+    evaluated = [e for e in events if isinstance(e, Evaluated)]
+    assert evaluated[0].candidate == zero_shot.id  # the baseline is always scored on dev
+    assert summary.stop_reason == "search-exhausted"  # 25 prompts in a row over the cap
+    assert summary.best_dev_accuracy is not None and summary.baseline_dev_accuracy is not None
+    assert summary.best_dev_accuracy >= summary.baseline_dev_accuracy
+    history = run.optimizer.history
+    assert all(history.within_cap(e.candidate) for e in evaluated if e.candidate != zero_shot.id)
+    assert summary.best_prompt_tokens_per_call <= cap
