@@ -8,7 +8,7 @@ never repeated per demo.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from promptopt.prompt.candidate import Candidate
@@ -51,14 +51,13 @@ def system_message(candidate: Candidate, labels: Sequence[str]) -> str:
 
 
 def _label_lines(candidate: Candidate, labels: Sequence[str], descriptions: dict[str, str]) -> str:
-    codes = codes_for(labels)
-    lines = []
-    for code, label in zip(codes, labels, strict=True):
-        text = f"{code}: {label}" if candidate.output_format == "code" else label
-        if candidate.label_style == "described" and descriptions.get(label):
-            text += f" ({descriptions[label]})"
-        lines.append(text)
-    return "\n".join(lines)
+    coded = candidate.output_format == "code"
+    return "\n".join(
+        f"{code}: {label_line(candidate, label, descriptions)}"
+        if coded
+        else label_line(candidate, label, descriptions)
+        for code, label in zip(codes_for(labels), labels, strict=True)
+    )
 
 
 def answer_for(candidate: Candidate, labels: Sequence[str], label: str) -> str:
@@ -99,13 +98,14 @@ SCOPE_TAIL = "\nIf none of these fits, reply with the label that does."
 
 
 def _scope_lines(candidate: Candidate, labels: Sequence[str], demos: Sequence[Example]) -> str:
-    scope = neighbour_labels(labels, demos)
-    return SCOPE_HEAD + "\n".join(label_line(candidate, label) for label in scope) + SCOPE_TAIL
+    descriptions = dict(candidate.label_descriptions)
+    lines = (label_line(candidate, label, descriptions) for label in neighbour_labels(labels, demos))
+    return SCOPE_HEAD + "\n".join(lines) + SCOPE_TAIL
 
 
-def label_line(candidate: Candidate, label: str) -> str:
-    """How a label is listed in the narrowed list: its name, with its description when shown."""
-    description = dict(candidate.label_descriptions).get(label)
+def label_line(candidate: Candidate, label: str, descriptions: Mapping[str, str]) -> str:
+    """How a label is listed: its name, with its description when the candidate shows them."""
+    description = descriptions.get(label)
     return f"{label} ({description})" if candidate.label_style == "described" and description else label
 
 

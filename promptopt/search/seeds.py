@@ -15,12 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from promptopt.search.space import SHRINK_CHOICES, Point, SearchSpace, applies
+from promptopt.prompt.candidate import Candidate
+from promptopt.search.space import Point, SearchSpace, with_shrink
 
 PLAIN_K = 10
 PLAIN_RETRIEVER = "word"
 PLAIN_LAYOUT = "turns"
-SHRINK_DEFAULTS: dict[str, object] = {"cut": "all", "demo_cut": 0, "pick": "nearest", "scope": "all"}
 
 
 def seed_points(space: SearchSpace) -> list[Point]:
@@ -54,9 +54,9 @@ def _plain_retrieval(zero_shot: Point, space: SearchSpace) -> Point:
 
 
 def _unshrunk(point: Point, space: SearchSpace) -> Point:
-    """The point with every shrink component the space samples at its default (nothing cut)."""
-    chosen = {n: SHRINK_DEFAULTS[n] for n in SHRINK_CHOICES if space.samples(n) and applies(n, point)}
-    return replace(point, **chosen)  # type: ignore[arg-type]
+    """The point with every shrink component the space samples at its default (nothing cut):
+    those of a candidate that leaves them all at their defaults."""
+    return with_shrink(point, Candidate(instruction=""), space)
 
 
 def cheapest_first(points: Sequence[Point], tokens: Callable[[Point], float]) -> list[Point]:

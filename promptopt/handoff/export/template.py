@@ -64,7 +64,9 @@ def messages_template(
         template["labels"] = {
             "scope": "neighbours",
             "order": list(labels),
-            "lines": {label: label_line(candidate, label) for label in labels},
+            "lines": {
+                label: label_line(candidate, label, dict(candidate.label_descriptions)) for label in labels
+            },
         }
     retrieved = candidate.demo_strategy == "retrieved"
     if candidate.input_tokens or (retrieved and candidate.demo_tokens):
