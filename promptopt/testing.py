@@ -423,12 +423,15 @@ def build_finished_run(
     embedder: HashEmbedder | None = None,
     dev_limit: int | None = None,
     test_limit: int | None = None,
+    test_scored: int | None = None,
     seed: int = 0,
 ) -> Path:
     """A finished run folder whose winner is ``candidate``: the zero-shot baseline and the
     winner scored on the run's dev and test slices by promptopt's evaluator through
     ``completer``, stored through the run's history (records, evaluation events, ledger), and
-    the summary the optimizer would write (stopped by ``max-trials``, no plateau evidence)."""
+    the summary the optimizer would write (stopped by ``max-trials``, no plateau evidence).
+    ``test_scored``: the budget ran short in the final scoring, so the winner was scored on
+    only the first ``test_scored`` test examples and the baseline on none."""
     settings = OptimizeSettings(
         task=task.name, model=model_name, seed=seed, dev_limit=dev_limit, test_limit=test_limit, concurrency=1
     )
@@ -466,13 +469,16 @@ def build_finished_run(
                 elapsed_s=0.0,
             )
         )
-    for cand in dict.fromkeys([baseline, candidate]):
-        _score(evaluator, history, cand, "test", test)
+    if test_scored is None:
+        for cand in dict.fromkeys([baseline, candidate]):
+            _score(evaluator, history, cand, "test", test)
+    else:
+        _score(evaluator, history, candidate, "test", test[:test_scored])
     ending = Ending(
         reason="max-trials",
         best=candidate,
         baseline=baseline,
-        incomplete=None,
+        incomplete=None if test_scored is None else "budget-calls",
         seconds=0.0,
         trials=len({baseline.id, candidate.id}),
         plateau=None,

@@ -157,7 +157,10 @@ def print_verify(r: VerifyReport) -> None:
     )
     rows = [
         ("accuracy now", f"{pct(r.accuracy)}{ci([r.ci_low, r.ci_high])}"),
-        ("recorded by the run, same examples", pct(r.recorded_accuracy)),
+        (
+            f"on the {r.compared} examples the run recorded: now / recorded",
+            f"{pct(r.compared_accuracy)} / {pct(r.recorded_accuracy)}",
+        ),
         ("expected (the run's test score)", expected),
         ("invalid answers / failed calls", f"{r.invalid} / {r.errors}"),
         ("compared with the run's records", str(r.compared)),

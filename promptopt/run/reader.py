@@ -118,6 +118,14 @@ class FinishedRun:
         return self.test_rows(self.best)
 
     @property
+    def scored_test_ids(self) -> tuple[str, ...]:
+        """The run's test ids its best prompt was scored on, in run order: all of them, unless
+        the budget ran short in the final scoring (then what the winner's test score is on,
+        the examples every hand-off compares on)."""
+        scored = {r.example_id for r in self.best_test_rows}
+        return tuple(i for i in self.info.test_ids if i in scored) or self.info.test_ids
+
+    @property
     def baseline_test_rows(self) -> tuple[ExampleRecord, ...]:
         return self.test_rows(self.baseline)
 
@@ -237,8 +245,9 @@ def load_run_task(run: FinishedRun, paths: Paths) -> Task:
 
 
 def run_test_examples(run: FinishedRun, task: Task) -> tuple[Example, ...]:
-    """The run's test examples, in run order. Raises DataError when an id is missing."""
-    return _examples(run, task, "test", run.info.test_ids)
+    """The test examples the run's best prompt was scored on (see
+    :attr:`FinishedRun.scored_test_ids`), in run order. Raises DataError when an id is missing."""
+    return _examples(run, task, "test", run.scored_test_ids)
 
 
 def run_dev_examples(run: FinishedRun, task: Task) -> tuple[Example, ...]:

@@ -349,7 +349,7 @@ class Optimizer:
 
     def _race(self, candidate: Candidate) -> EvalOutcome:
         incumbent = self.incumbent()
-        sizes = rungs(len(self.data.dev), first=min(self.config.first_rung, len(self.data.dev)))
+        sizes = rungs(len(self.data.dev), first=self._pricing.first_rung(candidate, self.baseline()))
         for size in sizes:
             ids = [e.id for e in self.data.dev[:size]]
             self._score(candidate, "dev", self.data.dev[:size])

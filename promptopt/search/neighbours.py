@@ -1,8 +1,9 @@
 """Local moves: the untried neighbours of the most promising candidates, made by the registered
 mutators (structural operators, and one reflective rewrite of the instruction per parent while
-instruction slots are free), in an order fixed per parent so that consecutive local moves walk
-a parent's whole neighbourhood. Everything is read from the run's history, so a resumed run
-makes the same moves."""
+instruction slots are free). The operators whose moves have gained in this run go first, the
+untried next, those whose moves lost last (ties in an order fixed per parent), so that moves
+are spent where the lift has been. Everything is read from the run's history, so a resumed
+run makes the same moves."""
 
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ def demo_load(candidate: Candidate) -> float:
         return 0.0
     factor = {"turns": 1.0, "compact": 0.65, "labels": 0.3}[candidate.demo_layout]
     return candidate.k * factor
+
+
+def operator_gains(history: History) -> dict[str, float]:
+    """Each operator's mean gain over its moves in this run: a child's accuracy minus its
+    parent's on the dev examples both were scored on (seeds and sampler proposals have no
+    parent and count for no operator)."""
+    gains: dict[str, list[float]] = {}
+    for event in history.of(Evaluated):
+        child = history.candidates.get(event.candidate)
+        if child is None or child.operator not in REGISTRY or not child.parents:
+            continue
+        mine = history.correct(child.id, "dev")
+        theirs = history.correct(child.parents[0], "dev", mine.keys())
+        if theirs:
+            gain = sum(mine[k] for k in theirs) - sum(theirs.values())
+            gains.setdefault(child.operator, []).append(gain / len(theirs))
+    return {name: sum(values) / len(values) for name, values in gains.items()}
 
 
 @dataclass(frozen=True)
@@ -142,6 +160,8 @@ class Neighbourhood:
         if slot is not None and self.writer is not None:
             names.append("reflective")
         random.Random(derived_seed(self.config.seed, "neighbours", incumbent.id)).shuffle(names)
+        gains = operator_gains(self.history)
+        names.sort(key=lambda name: -gains.get(name, 0.0))  # stable: ties keep the shuffle
         ctx = self.context(failures=self.failures(incumbent), other=self.runner_up())
         for name in names:
             for attempt in range(1 if name in LLM_OPERATORS else 4):

@@ -19,6 +19,7 @@ from promptopt.search.config import OptimizeConfig, TaskData
 from promptopt.search.reserve import TestReserve, tight_budget_text
 
 ESTIMATE_EXAMPLES = 10  # dev examples a candidate is rendered on to estimate its tokens
+MIN_FIRST_RUNG = 10  # the fewest dev examples a candidate is scored on before its first race test
 
 
 @dataclass
@@ -51,14 +52,30 @@ class Pricing:
         examples = self.data.dev[: min(ESTIMATE_EXAMPLES, self.config.first_rung)]
         return self.evaluator.estimate_prompt_tokens(candidate, examples, self.token_rate())
 
+    def tokens(self, candidate: Candidate) -> float:
+        """Prompt tokens per call: measured on the candidate's dev rows, else estimated."""
+        measured = self.history.prompt_tokens(candidate.id)
+        return measured if measured is not None else self.estimate_tokens(candidate)
+
+    def first_rung(self, candidate: Candidate, reference: Candidate) -> int:
+        """Dev examples ``candidate`` is scored on before its first race test: ``first_rung``
+        for a prompt no costlier than ``reference`` (the zero-shot baseline), proportionally
+        fewer for a costlier one, never below ``MIN_FIRST_RUNG``. So the first look at every
+        candidate costs about the same tokens, and a costly prompt that is clearly worse is
+        stopped before it has spent a full first rung."""
+        first = min(self.config.first_rung, len(self.data.dev))
+        mine, theirs = self.tokens(candidate), self.tokens(reference)
+        if candidate.id == reference.id or mine <= theirs or theirs <= 0:
+            return first
+        return max(min(MIN_FIRST_RUNG, first), round(first * theirs / mine))
+
     def over_cap(self, candidate: Candidate) -> float | None:
         """The candidate's tokens per call when they exceed --max-prompt-tokens (measured on
         its dev rows if it has any, else estimated), or None when it fits (or no cap)."""
         cap = self.config.max_prompt_tokens
         if cap is None:
             return None
-        measured = self.history.prompt_tokens(candidate.id)
-        tokens = measured if measured is not None else self.estimate_tokens(candidate)
+        tokens = self.tokens(candidate)
         return tokens if tokens > cap else None
 
     # -- the final test scoring ----------------------------------------------------------

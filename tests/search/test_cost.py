@@ -14,7 +14,7 @@ from promptopt.evaluate.evaluator import ExampleRecord
 from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.render import render, seed_instruction
-from promptopt.run.events import Evaluated, Event, OverCap, Trial
+from promptopt.run.events import Evaluated, Event, OverCap, Rung, Trial
 from promptopt.run.history import History
 from promptopt.run.store import RunStore
 from promptopt.search.seeds import seed_points
@@ -116,6 +116,23 @@ def test_no_winner_costs_more_than_max_prompt_tokens_and_nothing_estimated_above
     assert summary.max_prompt_tokens == cap
     # the plain retrieval seed (10 demos) is above both caps: queued, estimated, never scored
     assert any(isinstance(e, Trial) and e.point.get("k") == 10 for e in events)
+
+
+def test_a_costlier_prompt_gets_a_smaller_first_rung_and_never_below_ten(tmp_path: Path) -> None:
+    events: list[Event] = []
+    run = run_with(tmp_path, replace(SETTINGS, first_rung=20, max_trials=10), events)
+    run.optimizer.run()
+    history = run.optimizer.history
+    zero_shot = history.prompt_tokens(run.optimizer.baseline().id)
+    assert zero_shot is not None
+    first: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, Rung):
+            first.setdefault(event.candidate, event.n)
+    costly = {c: n for c, n in first.items() if (history.prompt_tokens(c) or 0) > 2.5 * zero_shot}
+    cheap = {c: n for c, n in first.items() if (history.prompt_tokens(c) or 0) <= 1.05 * zero_shot}
+    assert costly and all(10 <= n < 20 for n in costly.values())
+    assert all(n == 20 for n in cheap.values())
 
 
 def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(tmp_path: Path) -> None:

@@ -95,9 +95,11 @@ class Mismatch:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """``accuracy`` (with its interval) is the score now; ``recorded_accuracy`` is the run's
-    score on the same examples; ``expected`` is what the artifact promises (the whole test
-    slice). ``compared`` counts the examples that had a recorded prediction."""
+    """``accuracy`` (with its interval) is the score now on all ``n`` examples;
+    ``compared`` counts the examples that had a recorded prediction, ``compared_accuracy`` and
+    ``recorded_accuracy`` are the scores now and as recorded on exactly those (fewer than
+    ``n`` when the run's budget scored its winner on part of the test slice); ``expected`` is
+    what the artifact promises."""
 
     split: str
     n: int
@@ -108,6 +110,7 @@ class VerifyReport:
     errors: int
     recorded_accuracy: float | None
     compared: int
+    compared_accuracy: float | None
     mismatches: tuple[Mismatch, ...]
     expected: Mapping[str, Any]
     from_run: bool
@@ -127,6 +130,7 @@ class VerifyReport:
             "errors": self.errors,
             "recorded_accuracy": self.recorded_accuracy,
             "compared": self.compared,
+            "compared_accuracy": self.compared_accuracy,
             "mismatches": [m.to_json() for m in self.mismatches],
             "expected": dict(self.expected),
             "ids_from_run": self.from_run,
@@ -140,12 +144,15 @@ def compare(verify_plan: VerifyPlan, result: EvalResult, artifact: Artifact) -> 
     gold = {e.id: e.label for e in verify_plan.examples}
     mismatches: list[Mismatch] = []
     recorded_outcomes: list[Outcome] = []
+    now_outcomes: list[Outcome] = []
     for record in result.records:
         row = verify_plan.recorded.get(record.example_id)
         if row is None:
             continue
         if row.get("status") != "error":
             recorded_outcomes.append(Outcome(gold[record.example_id], row.get("prediction")))
+        if record.status != "error":
+            now_outcomes.append(Outcome(gold[record.example_id], record.prediction))
         if (row.get("prediction"), row.get("status")) != (record.prediction, record.status):
             mismatches.append(
                 Mismatch(
@@ -167,6 +174,7 @@ def compare(verify_plan: VerifyPlan, result: EvalResult, artifact: Artifact) -> 
         errors=result.errors,
         recorded_accuracy=accuracy(recorded_outcomes) if recorded_outcomes else None,
         compared=sum(r.example_id in verify_plan.recorded for r in result.records),
+        compared_accuracy=accuracy(now_outcomes) if now_outcomes else None,
         mismatches=tuple(mismatches),
         expected=artifact.data.get("expected") or {},
         from_run=verify_plan.from_run,

@@ -156,7 +156,7 @@ def _gate(run: FinishedRun, task: Task, system: str) -> Gate:
     return Gate(
         task=task.name,
         run_id=run.run_id,
-        test_ids=run.info.test_ids,
+        test_ids=run.scored_test_ids,
         data_hashes=dict(task.data_hashes),
         accuracy=float(s.best_test_accuracy or 0.0),
         ci=ci,

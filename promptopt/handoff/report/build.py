@@ -84,7 +84,7 @@ def analyse(run: FinishedRun) -> Analysis:
     history, s = run.history, run.summary
     points = tuple(candidate_points(history.of(Evaluated), history))
     strong = strong_candidates(points, mde=None if s.plateau is None else s.plateau.mde)
-    on_test = scored_on_test(history, strong.candidate_ids, run.info.test_ids) or (run.best.id,)
+    on_test = scored_on_test(history, strong.candidate_ids, run.scored_test_ids) or (run.best.id,)
     best = _outcomes(run.best_test_rows)
     return Analysis(
         traj=trajectory(history.events),
@@ -92,7 +92,7 @@ def analyse(run: FinishedRun) -> Analysis:
         front=tuple(pareto_front(points)),
         strong=strong,
         unfixed_dev=unfixed_errors(history, "dev", strong.candidate_ids, run.info.dev_ids),
-        unfixed_test=unfixed_errors(history, "test", on_test, run.info.test_ids),
+        unfixed_test=unfixed_errors(history, "test", on_test, run.scored_test_ids),
         recall=per_class_recall(best),
         counts=dict(Counter(o.gold for o in best)),
         baseline_recall=per_class_recall(_outcomes(run.baseline_test_rows)),
@@ -155,7 +155,7 @@ def build_report(
         *sections.verdict(s, run.info.model, attribution),
         *sections.progress(a.traj, s, "progress_spend.png"),
         *sections.candidates(a.points, a.front, run.best.id, a.strong, run.history.candidates),
-        *sections.attribution(attribution, ablation_note, len(run.info.test_ids)),
+        *sections.attribution(attribution, ablation_note, len(run.scored_test_ids)),
         *sections.per_class(a.recall, len(run.best_test_rows)),
         *sections.confusions(a.confusions),
         *sections.unfixed(a.strong, a.unfixed_dev, a.unfixed_test, texts),

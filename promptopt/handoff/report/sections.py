@@ -224,9 +224,9 @@ def attribution(result: Attribution | None, note: str, n_test: int) -> list[Bloc
             f"Each ablation takes one part of the best prompt back and is scored through the evaluator (`{st.model}`, "
             f"temperature {st.temperature:g}, seed {st.seed}) on the same **{len(result.example_ids)}** test examples, "
             + (
-                f"a label-stratified sample of the run's {n_test} (`--limit`). "
+                f"a label-stratified sample of the {n_test} its best prompt was scored on (`--limit`). "
                 if len(result.example_ids) < n_test
-                else "all of the run's test examples. "
+                else "all the test examples its best prompt was scored on. "
             )
             + "The best prompt's answers on them are the run's "
             "own records. Lift = best minus ablated accuracy on the examples both answered, with a 95% paired bootstrap "
