@@ -57,6 +57,7 @@ from promptopt.run.events import EvalStart, Evaluated, Event
 from promptopt.run.history import History
 from promptopt.run.store import RunStore
 from promptopt.search.finish import Ending, summarize
+from promptopt.search.space import SearchSpace
 from promptopt.task.load import load_task
 from promptopt.task.spec import DataSpec, Example, Task, TaskSpec
 
@@ -65,6 +66,16 @@ WORDS = ("river", "stone", "cloud", "metal", "paper", "glass", "sand", "wood")
 MODEL = "fake/model"
 TASK_NAME = "fake"
 TASK_DESCRIPTION = "Topic of short notes"
+# the settings of a short run on the tiny task over a fake completer (tests replace what they vary)
+FAKE_SETTINGS = OptimizeSettings(
+    task=TASK_NAME,
+    model=MODEL,
+    dev_limit=40,
+    test_limit=24,
+    first_rung=10,
+    concurrency=1,
+    space=SearchSpace(retrievers=("word", "char")),
+)
 
 Handler = Callable[[CompletionRequest], str]
 
@@ -454,19 +465,15 @@ def build_finished_run(
         dev_result = _score(evaluator, history, cand, "dev", dev)
         totals = ledger.totals
         history.add_event(
-            Evaluated(
-                eval=f"e{number}",
-                candidate=cand.id,
-                trial=number,
-                operator=cand.operator,
+            evaluated(
+                f"e{number}",
+                cand,
                 accuracy=dev_result.scores.accuracy,
                 n=len(dev),
-                raced_out=False,
-                why=None,
+                trial=number,
                 spend_tokens=totals.live_tokens,
                 calls=totals.calls,
                 usd=totals.usd,
-                elapsed_s=0.0,
             )
         )
     if test_scored is None:
@@ -486,6 +493,47 @@ def build_finished_run(
     summary = summarize(history, ledger, ending, n_dev=len(dev), n_test=len(test), seed=seed)
     store.write_json("summary.json", summary.to_json())
     return path
+
+
+def evaluated(
+    eval_id: str,
+    candidate: Candidate,
+    *,
+    accuracy: float,
+    n: int,
+    trial: int | None = None,
+    spend_tokens: int = 0,
+    calls: int = 0,
+    usd: float | None = None,
+) -> Evaluated:
+    """The event of ``candidate`` scored on ``n`` whole dev examples (not raced out)."""
+    return Evaluated(
+        eval=eval_id,
+        candidate=candidate.id,
+        trial=trial,
+        operator=candidate.operator,
+        accuracy=accuracy,
+        n=n,
+        raced_out=False,
+        why=None,
+        spend_tokens=spend_tokens,
+        calls=calls,
+        usd=usd,
+        elapsed_s=0.0,
+    )
+
+
+def add_scored(history: History, candidate: Candidate, correct: Sequence[bool], *, tokens: int = 100) -> None:
+    """``candidate`` scored by hand into ``history``: right or wrong on dev examples ``dev-0``,
+    ``dev-1``, ... as ``correct`` says, ``tokens`` prompt tokens per call, and its event."""
+    history.add_candidate(candidate)
+    for i, right in enumerate(correct):
+        row = ExampleRecord(f"dev-{i}", "a", "a", "a", right, "ok", tokens, 1, 0.1, None, False)
+        history.add_record(candidate.id, "dev", row)
+    event = evaluated(
+        f"e{len(history.events)}", candidate, accuracy=sum(correct) / len(correct), n=len(correct)
+    )
+    history.add_event(event)
 
 
 def _score(

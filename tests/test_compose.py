@@ -6,20 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from promptopt.compose import OptimizeSettings, check_models
+from promptopt.compose import check_models
 from promptopt.errors import UsageError
 from promptopt.llm.budget import Budget
-from promptopt.search.space import SearchSpace
+from promptopt.testing import FAKE_SETTINGS
 
-SETTINGS = OptimizeSettings(
-    task="fake",
-    model="fake/model",
-    dev_limit=40,
-    test_limit=24,
-    first_rung=10,
-    concurrency=1,
-    space=SearchSpace(retrievers=("word", "char")),
-)
+SETTINGS = FAKE_SETTINGS
 
 
 def test_a_dollar_budget_is_refused_for_a_model_without_a_price() -> None:

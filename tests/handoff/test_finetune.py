@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from promptopt import compose
-from promptopt.compose import OptimizeSettings
 from promptopt.errors import DataError, UsageError
 from promptopt.handoff.finetune import chat, gate
 from promptopt.handoff.finetune.datacard import clean, normalize
@@ -41,22 +40,13 @@ from promptopt.handoff.finetune.spec import Spec, SpecOptions, build_spec, spec_
 from promptopt.handoff.format import pct
 from promptopt.prompt.render import system_message
 from promptopt.run.reader import FinishedRun, load_run_task, open_finished
-from promptopt.search.space import SearchSpace
 from promptopt.settings import Paths
 from promptopt.task.spec import Example
-from promptopt.testing import task_rows, tiny_task
+from promptopt.testing import FAKE_SETTINGS, task_rows, tiny_task
 from tests.conftest import RunCli
 from tests.handoff.worlds import Recipe, World
 
-SETTINGS = OptimizeSettings(
-    task="fake",
-    model="fake/model",
-    dev_limit=40,
-    test_limit=24,
-    first_rung=10,
-    concurrency=1,
-    space=SearchSpace(retrievers=("word", "char")),
-)
+SETTINGS = FAKE_SETTINGS
 CONFLICT = "note 9999 about alpha river stone"
 TARGET = fine_tuned_name(SpecOptions().target_model)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from promptopt.compose import OptimizeRun, OptimizeSettings
-from promptopt.evaluate.evaluator import ExampleRecord
 from promptopt.llm.budget import Budget
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.render import render, seed_instruction
@@ -21,8 +20,15 @@ from promptopt.search.seeds import seed_points
 from promptopt.search.space import Point, SearchSpace, fitted
 from promptopt.search.tpe import TPESearch
 from promptopt.task.spec import Example
-from promptopt.testing import FakeCompleter, fake_optimizer, new_run_store, tiny_task, topic_answers
-from tests.search.test_loop import SETTINGS
+from promptopt.testing import FAKE_SETTINGS as SETTINGS
+from promptopt.testing import (
+    FakeCompleter,
+    add_scored,
+    fake_optimizer,
+    new_run_store,
+    tiny_task,
+    topic_answers,
+)
 
 
 def test_the_seeds_include_the_plain_retrieval_prompt_a_user_would_write() -> None:
@@ -161,26 +167,7 @@ def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(t
 
 
 def _scored(history: History, candidate: Candidate, tokens: int, accuracy: float, n: int = 4) -> None:
-    history.add_candidate(candidate)
-    for i in range(n):
-        row = ExampleRecord(f"dev-{i}", "a", "a", "a", i < accuracy * n, "ok", tokens, 1, 0.1, None, False)
-        history.add_record(candidate.id, "dev", row)
-    history.add_event(
-        Evaluated(
-            eval=f"e{len(history.events)}",
-            candidate=candidate.id,
-            trial=None,
-            operator="seed",
-            accuracy=accuracy,
-            n=n,
-            raced_out=False,
-            why=None,
-            spend_tokens=0,
-            calls=0,
-            usd=None,
-            elapsed_s=0.0,
-        )
-    )
+    add_scored(history, candidate, [i < accuracy * n for i in range(n)], tokens=tokens)
 
 
 def test_a_tie_on_dev_goes_to_the_cheaper_prompt_and_the_cap_rules_out_the_costlier(tmp_path: Path) -> None:

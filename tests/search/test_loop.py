@@ -21,18 +21,17 @@ from promptopt.run.events import BudgetTight, Evaluated, Event, Slot, SlotFailed
 from promptopt.run.store import RunStore
 from promptopt.search.space import SearchSpace
 from promptopt.search.stoppers import StopState
-from promptopt.testing import FakeCompleter, fake_optimizer, new_run_store, tiny_task, topic_answers
+from promptopt.testing import (
+    FAKE_SETTINGS,
+    FakeCompleter,
+    fake_optimizer,
+    new_run_store,
+    tiny_task,
+    topic_answers,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-SETTINGS = OptimizeSettings(
-    task="fake",
-    model="fake/model",
-    dev_limit=40,
-    test_limit=24,
-    first_rung=10,
-    concurrency=1,
-    space=SearchSpace(retrievers=("word", "char")),
-)
+SETTINGS = FAKE_SETTINGS
 REQUIRED = {
     "best_candidate_id",
     "baseline_test_accuracy",

@@ -5,38 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptopt.evaluate.evaluator import ExampleRecord
 from promptopt.prompt.candidate import Candidate
-from promptopt.run.events import Evaluated
 from promptopt.run.history import History
 from promptopt.search.loop import Optimizer
 from promptopt.search.neighbours import operator_gains
-from promptopt.testing import FakeCompleter, fake_optimizer, new_run_store, tiny_task, topic_answers
-from tests.search.test_loop import SETTINGS
+from promptopt.testing import FAKE_SETTINGS as SETTINGS
+from promptopt.testing import (
+    FakeCompleter,
+    add_scored,
+    fake_optimizer,
+    new_run_store,
+    tiny_task,
+    topic_answers,
+)
 
 
 def scored(history: History, candidate: Candidate, right: int, n: int = 8) -> None:
     """``candidate`` scored on the first ``n`` dev examples, right on the first ``right``."""
-    history.add_candidate(candidate)
-    for i in range(n):
-        row = ExampleRecord(f"dev-{i}", "a", "a", "a", i < right, "ok", 100, 1, 0.1, None, False)
-        history.add_record(candidate.id, "dev", row)
-    history.add_event(
-        Evaluated(
-            eval=f"e{len(history.events)}",
-            candidate=candidate.id,
-            trial=None,
-            operator=candidate.operator,
-            accuracy=right / n,
-            n=n,
-            raced_out=False,
-            why=None,
-            spend_tokens=0,
-            calls=0,
-            usd=None,
-            elapsed_s=0.0,
-        )
-    )
+    add_scored(history, candidate, [i < right for i in range(n)])
 
 
 def optimizer(tmp_path: Path) -> Optimizer:
