@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.errors import UsageError
-from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator
+from promptopt.evaluate.evaluator import EvalSettings, Evaluator
 from promptopt.llm import embed, local
 from promptopt.llm.budget import Budget
 from promptopt.llm.budgeted import BudgetedCompleter
@@ -151,47 +151,6 @@ def open_eval(
         completer=completer, labels=task.labels, demo_source=demo_source(task, paths), settings=settings
     )
     return EvalRun(evaluator=evaluator, ledger=ledger, completer=completer)
-
-
-def eval_summary(
-    task: Task, split: str, model: str, candidate: Candidate, result: EvalResult, ledger: Ledger
-) -> dict[str, Any]:
-    s, t = result.scores, ledger.totals
-    calls = max(t.calls, 1)
-    n_examples = max(len(result.records), 1)
-    return {
-        "task": task.name,
-        "split": split,
-        "model": model,
-        "candidate_id": candidate.id,
-        "demos": candidate.n_demos,
-        "demo_strategy": candidate.demo_strategy,
-        "metric": task.spec.metric,
-        "accuracy": s.accuracy,
-        "macro_f1": s.macro_f1,
-        "ci_low": s.ci_low,
-        "ci_high": s.ci_high,
-        "macro_f1_ci_low": s.f1_ci_low,
-        "macro_f1_ci_high": s.f1_ci_high,
-        "n": s.n,
-        "examples": len(result.records),
-        "invalid": result.invalid,
-        "errors": result.errors,
-        "calls": t.calls,
-        "cached_calls": t.cached_calls,
-        "prompt_tokens": t.prompt_tokens,
-        "completion_tokens": t.completion_tokens,
-        "prompt_tokens_per_call": t.prompt_tokens / calls,
-        "usd": t.usd,
-        "unpriced_calls": t.unpriced_calls,
-        "seconds": result.seconds,
-        "seconds_per_example": result.seconds / n_examples,
-        "per_class_recall": s.per_class_recall,
-        "confusions": [list(c) for c in s.confusions],
-        "warnings": list(task.warnings),
-        "candidate": candidate.to_json(),
-        "data_hashes": dict(task.data_hashes),
-    }
 
 
 def write_json(path: Path, data: Any) -> None:

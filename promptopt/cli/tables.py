@@ -4,50 +4,52 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from promptopt.cli.app import out
 
 if TYPE_CHECKING:
+    from promptopt.evaluate.summary import EvalSummary
     from promptopt.handoff.export.verify import VerifyReport
     from promptopt.handoff.finetune.spec import Spec
     from promptopt.run.summary import RunSummary
 
 
-def print_eval_summary(s: dict[str, Any], cache_file: Path | None) -> None:
+def print_eval_summary(s: EvalSummary, cache_file: Path | None) -> None:
+    c, sc, t = s.candidate, s.scores, s.spend
     table = Table(
-        title=f"{s['task']} / {s['split']} / {s['model']}  (candidate {s['candidate_id']}, {s['demos']} demos, {s['demo_strategy']})"
+        title=f"{s.task} / {s.split} / {s.model}  (candidate {c.id}, {c.n_demos} demos, {c.demo_strategy})"
     )
     table.add_column("metric")
     table.add_column("value", justify="right")
-    usd = "n/a (unpriced)" if s["usd"] is None else f"${s['usd']:.4f}"
+    usd = "n/a (unpriced)" if t.usd is None else f"${t.usd:.4f}"
     rows = [
-        ("accuracy", f"{s['accuracy']:.1%}  [{s['ci_low']:.1%}, {s['ci_high']:.1%}] 95% CI"),
-        ("macro-F1", f"{s['macro_f1']:.3f}  [{s['macro_f1_ci_low']:.3f}, {s['macro_f1_ci_high']:.3f}]"),
-        ("examples scored", f"{s['n']}  (invalid answers {s['invalid']}, errors {s['errors']})"),
-        ("calls", f"{s['calls']}  ({s['cached_calls']} from cache)"),
+        ("accuracy", f"{sc.accuracy:.1%}  [{sc.ci_low:.1%}, {sc.ci_high:.1%}] 95% CI"),
+        ("macro-F1", f"{sc.macro_f1:.3f}  [{sc.f1_ci_low:.3f}, {sc.f1_ci_high:.3f}]"),
+        ("examples scored", f"{sc.n}  (invalid answers {s.invalid}, errors {s.errors})"),
+        ("calls", f"{t.calls}  ({t.cached_calls} from cache)"),
         (
             "tokens",
-            f"{s['prompt_tokens']} prompt + {s['completion_tokens']} completion  ({s['prompt_tokens_per_call']:.0f} prompt tokens/call)",
+            f"{t.prompt_tokens} prompt + {t.completion_tokens} completion  ({s.prompt_tokens_per_call:.0f} prompt tokens/call)",
         ),
         ("cost", usd),
-        ("time", f"{s['seconds']:.1f} s  ({s['seconds_per_example']:.3f} s/example)"),
+        ("time", f"{s.seconds:.1f} s  ({s.seconds_per_example:.3f} s/example)"),
     ]
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
-    if s["confusions"]:
+    if sc.confusions:
         conf = Table(title="most frequent confusions (gold → predicted)")
         for column in ("gold", "predicted", "count"):
             conf.add_column(column)
-        for gold, pred, count in s["confusions"][:8]:
+        for gold, pred, count in sc.confusions[:8]:
             conf.add_row(gold, pred, str(count))
         out.print(conf)
-    if cache_file is not None and s["cached_calls"]:
+    if cache_file is not None and t.cached_calls:
         out.print(
-            f"[dim]{s['cached_calls']} calls came from the cache {cache_file} (cost 0; use --no-cache to call again)[/]"
+            f"[dim]{t.cached_calls} calls came from the cache {cache_file} (cost 0; use --no-cache to call again)[/]"
         )
 
 

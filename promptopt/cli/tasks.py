@@ -26,6 +26,7 @@ from promptopt.cli.app import (
 from promptopt.cli.progress import run_with_progress
 from promptopt.cli.tables import print_eval_summary
 from promptopt.errors import PromptoptError, UsageError
+from promptopt.evaluate.summary import EvalSummary
 
 
 @app.command("tasks")
@@ -219,10 +220,10 @@ def _eval(args: EvalArgs) -> None:
             env=os.environ,
         )
     result = run_with_progress(run, candidate, examples, task.name, args.split)
-    summary = compose.eval_summary(task, args.split, args.model, candidate, result, run.ledger)
+    summary = EvalSummary.of(task, args.split, args.model, candidate, result, run.ledger.totals)
     print_eval_summary(summary, paths.cache_file)
     if args.json_out:
-        compose.write_json(args.json_out, summary)
+        compose.write_json(args.json_out, summary.to_json())
         out.print(f"wrote {args.json_out}")
     if args.records_out:
         compose.write_jsonl(args.records_out, [r.to_json() for r in result.records])

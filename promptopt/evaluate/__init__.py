@@ -4,4 +4,5 @@
 - :mod:`.scoring`: accuracy, macro-F1, per-class recall, confusions, bootstrap intervals;
 - :mod:`.paired`: paired comparison of two prompts on the same examples (exact McNemar);
 - :mod:`.plateau`: the plateau test over a search's evaluations (has prompting hit its ceiling?).
+- :mod:`.summary`: what `promptopt eval` reports (a frozen record, its JSON).
 """
