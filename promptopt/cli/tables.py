@@ -112,17 +112,26 @@ def _lift_rows(s: RunSummary) -> list[tuple[str, str]]:
         ("dev lift from seeds", f"{100 * s.lift_from_seeds:+.1f} points (best seed {s.best_seed_id})"),
         ("dev lift from search moves", f"{100 * s.lift_from_search:+.1f} points"),
     ]
-    if s.proposed_instruction_lift is not None:
-        worth = s.proposed_instruction_lift
-        hint = (
-            ""
-            if worth > 0
-            else " (the proposer's instructions did not help: try a stronger --proposer-model)"
-        )
-        rows.append(("proposed vs seed instruction", f"{100 * worth:+.1f} dev points{hint}"))
+    proposer = _proposer_row(s)
+    if proposer is not None:
+        rows.append(proposer)
     if s.max_prompt_tokens is not None:
         rows.append(("max prompt tokens/call", str(s.max_prompt_tokens)))
     return rows
+
+
+def _proposer_row(s: RunSummary) -> tuple[str, str] | None:
+    """What the proposer's instructions were worth: how many were scored and survived racing,
+    and the best with one against the best with the seed instruction (dev points)."""
+    if not s.proposed_scored:
+        return None
+    text = f"{s.proposed_scored} scored, {s.proposed_survived or 0} survived racing"
+    worth = s.proposed_instruction_lift
+    if worth is not None:
+        text += f"; best vs seed instruction {100 * worth:+.1f} dev points"
+    if not s.proposed_survived or (worth is not None and worth <= 0):
+        text += " (they did not help: try a stronger --proposer-model)"
+    return ("proposed instructions", text)
 
 
 def print_spec(spec: Spec, out_dir: Path, written: list[Path]) -> None:

@@ -37,6 +37,8 @@ LATER_KEYS = frozenset(
         "best_seed_dev_accuracy",
         "max_prompt_tokens",
         "proposed_instruction_lift",
+        "proposed_scored",
+        "proposed_survived",
     )
 )
 
@@ -91,6 +93,11 @@ class RunSummary:
     # the best with the seed instruction (None: no proposed instruction reached the whole dev
     # slice); negative or zero says the proposer model's instructions did not help
     proposed_instruction_lift: float | None = None
+    # how many prompts with a proposed instruction were scored, and how many of them survived
+    # racing (were scored on the whole dev slice): zero survivors also says the proposer's
+    # instructions did not help
+    proposed_scored: int | None = None
+    proposed_survived: int | None = None
 
     @property
     def lift_from_seeds(self) -> float | None:

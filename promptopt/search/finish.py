@@ -71,6 +71,15 @@ def proposed_instruction_lift(history: History, seed_instruction: str) -> float 
     return best[True] - best[False]
 
 
+def proposed_counts(history: History, seed_instruction: str) -> tuple[int, int]:
+    """Prompts with a proposed instruction that were scored, and how many of them survived
+    racing (were scored on the whole dev slice)."""
+    events = [
+        e for e in history.of(Evaluated) if history.candidates[e.candidate].instruction != seed_instruction
+    ]
+    return len(events), sum(not e.raced_out for e in events)
+
+
 def pareto(history: History) -> tuple[ParetoPoint, ...]:
     """Candidates scored on the whole dev slice that no other beats on both accuracy and
     prompt tokens per call (the cost of the prompt in production), cheapest first (ties: the
@@ -94,6 +103,7 @@ def summarize(
     baseline_scores = test_scores(history, ending.baseline, seed=seed)
     best_scores = test_scores(history, ending.best, seed=seed)
     seed_eval = best_seed(history)
+    proposed = proposed_counts(history, ending.baseline.instruction)
     best_dev = history.evaluation_of(ending.best.id)
     baseline_dev = history.evaluation_of(ending.baseline.id)
     return RunSummary(
@@ -133,4 +143,6 @@ def summarize(
         best_seed_dev_accuracy=None if seed_eval is None else seed_eval.accuracy,
         max_prompt_tokens=history.max_prompt_tokens,
         proposed_instruction_lift=proposed_instruction_lift(history, ending.baseline.instruction),
+        proposed_scored=proposed[0],
+        proposed_survived=proposed[1],
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from promptopt.cli.tables import _proposer_row
 from promptopt.errors import StoreError
 from promptopt.evaluate.evaluator import ExampleRecord
 from promptopt.evaluate.plateau import CandidateEffect, PlateauEvidence, empty_evidence
@@ -253,6 +254,8 @@ SUMMARY = RunSummary(
     best_seed_dev_accuracy=0.55,
     max_prompt_tokens=600,
     proposed_instruction_lift=-0.025,
+    proposed_scored=3,
+    proposed_survived=1,
 )
 
 
@@ -393,3 +396,19 @@ def test_rows_of_older_runs_take_the_defaults_for_wall_time_and_live_latency() -
     del row["wall_s"], row["live_latency_s"]
     back = ExampleRecord.from_json(row)
     assert back == RECORD and back.wall_s == 0.0 and back.live_latency_s is None
+
+
+def test_the_proposers_worth_is_shown_and_a_proposer_that_never_helped_is_named() -> None:
+    assert _proposer_row(dataclasses.replace(SUMMARY, proposed_scored=0, proposed_survived=0)) is None
+    helped = _proposer_row(dataclasses.replace(SUMMARY, proposed_instruction_lift=0.05))
+    assert helped == (
+        "proposed instructions",
+        "3 scored, 1 survived racing; best vs seed instruction +5.0 dev points",
+    )
+    none_survived = _proposer_row(
+        dataclasses.replace(SUMMARY, proposed_survived=0, proposed_instruction_lift=None)
+    )
+    assert none_survived is not None and "0 survived racing" in none_survived[1]
+    assert "try a stronger --proposer-model" in none_survived[1]
+    worse = _proposer_row(SUMMARY)  # lift -2.5 points
+    assert worse is not None and "-2.5 dev points" in worse[1] and "--proposer-model" in worse[1]

@@ -164,6 +164,8 @@ def test_the_summary_says_how_much_of_the_lift_came_from_seeds_and_from_search(t
         assert summary.proposed_instruction_lift == pytest.approx(max(proposed) - max(seeded))
     else:
         assert summary.proposed_instruction_lift is None
+    scored = [e for e in history.of(Evaluated) if history.candidates[e.candidate].instruction != seed_text]
+    assert summary.proposed_scored == len(scored) and summary.proposed_survived == len(proposed)
 
 
 def _scored(history: History, candidate: Candidate, tokens: int, accuracy: float, n: int = 4) -> None:
