@@ -38,8 +38,10 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def test_the_reference_runs_are_there() -> None:
-    assert len(RUNS) == 3, RUNS
+def test_the_reference_runs_are_there_and_each_is_listed_in_their_readme() -> None:
+    listed = (REPO / "benchmarks" / "reference-runs" / "README.md").read_text(encoding="utf-8")
+    assert len(RUNS) >= 4, RUNS
+    assert all(f"`{run.name}`" in listed for run in RUNS)
 
 
 @pytest.mark.parametrize("run", RUNS, ids=lambda p: p.name)
