@@ -27,7 +27,6 @@ as a cost option** when unresolved but at least 10% cheaper with a point estimat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -37,7 +36,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from anchors.common import Answer, answer, paired_interval, scored
+from anchors.common import Answer, answer, paired_interval, scored, write_result
 
 from promptopt import compose
 from promptopt.cli.app import DEFAULT_MODEL
@@ -92,10 +91,7 @@ def main() -> None:
     except PromptoptError as exc:
         raise SystemExit(f"error: {exc}") from exc
     print_result(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -56,7 +56,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from anchors.common import Result, Usage, answer, ids_sha256, paired_interval, scored
+from anchors.common import Result, Usage, answer, ids_sha256, paired_interval, scored, write_result
 from anchors.promptopt_side import answers_of, probe_predictions
 from anchors.table import Target, accuracy_verdict
 
@@ -119,10 +119,7 @@ def main() -> None:
     except PromptoptError as exc:
         raise SystemExit(f"error: {exc}") from exc
     print_result(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_result(args.json, result)
 
 
 def _paths(args: argparse.Namespace) -> Paths:

@@ -4,6 +4,7 @@ counting rule for answers, and the result of one contender."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -18,6 +19,16 @@ from promptopt.llm.types import Completer
 from promptopt.prompt.retrieve import Embedder
 from promptopt.settings import Paths, resolve_paths
 from promptopt.task.spec import Example, Task, sample
+
+
+def write_result(path: Path | None, result: Any) -> None:
+    """A benchmark's ``--json`` output: ``result`` as indented JSON at ``path`` (None: none)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
+
 
 # -- the counting rule -------------------------------------------------------------------------
 
