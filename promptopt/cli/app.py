@@ -19,6 +19,7 @@ from rich.logging import RichHandler
 
 from promptopt import __version__
 from promptopt.errors import PromptoptError
+from promptopt.llm import embed
 
 app = typer.Typer(
     add_completion=False,
@@ -59,6 +60,8 @@ def main(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_time=False, show_path=False)],
     )
+    # embedding a large train pool takes minutes: its progress shows without --verbose
+    logging.getLogger(embed.__name__).setLevel(logging.INFO)
 
 
 def run_guarded(action: Callable[[], None]) -> None:

