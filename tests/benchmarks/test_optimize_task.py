@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +181,13 @@ def test_settings_fit_the_space_to_the_task_and_a_budget_is_required() -> None:
     args = optimize_task._parser().parse_args(
         ["--task", "fake", "--budget-tokens", "5000", "--retrievers", "word"]
     )
-    settings = optimize_task.settings_of(args, tiny_task())
+    task = tiny_task()
+    long_train = tuple(replace(e, text=e.text * 40) for e in task.split("train"))
+    settings = optimize_task.settings_of(args, replace(task, splits={**task.splits, "train": long_train}))
     assert settings.space.k_choices == (4, 10, 16)
     assert settings.space.retrievers == ("word",)
-    assert settings.space.picks == ("nearest", "per_label")  # fit_space offered one demo per label
+    assert settings.space.input_cuts == ("all", "head-128", "ends-256")  # fit_space: long inputs
+    assert settings.space.picks == ("nearest",)  # one demo per label is not offered (measured)
     assert settings.budget.tokens == 5000 and settings.test_limit == 300
     assert settings.space != SearchSpace(k_choices=(4, 10, 16), retrievers=("word",))
     with pytest.raises(SystemExit, match="give a budget"):
