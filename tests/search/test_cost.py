@@ -60,9 +60,10 @@ def long_train(n_labels: int, chars: int) -> list[Example]:
     return [Example(f"train-{i}", "x" * chars, f"l{i % n_labels}") for i in range(100)]
 
 
-def test_the_space_offers_cuts_for_long_inputs_and_a_narrowed_list_for_many_labels() -> None:
+def test_the_space_offers_cuts_for_long_inputs_and_a_narrowed_list_with_retrieval() -> None:
     short_few = fitted(SearchSpace(), long_train(5, 40), [f"l{i}" for i in range(5)])
-    assert short_few.input_cuts == ("all",) and short_few.demo_cuts == (0,) and short_few.scopes == ("all",)
+    assert short_few.input_cuts == ("all",) and short_few.demo_cuts == (0,)
+    assert short_few.scopes == ("all", "neighbours")  # +16 dev points on cfpb_complaints (5 labels)
     assert short_few.picks == ("nearest",)  # one demo per label lost 11-22 dev points: not offered
     long_many = fitted(SearchSpace(), long_train(40, 2000), [f"l{i}" for i in range(40)])
     assert long_many.input_cuts == ("all", "head-128", "ends-256") and long_many.demo_cuts == (0, 64, 160)
@@ -70,7 +71,7 @@ def test_the_space_offers_cuts_for_long_inputs_and_a_narrowed_list_for_many_labe
     no_demos = fitted(
         SearchSpace(demo_strategies=("none",)), long_train(40, 2000), [f"l{i}" for i in range(40)]
     )
-    assert no_demos.picks == ("nearest",) and no_demos.demo_cuts == (0,)
+    assert no_demos.picks == ("nearest",) and no_demos.demo_cuts == (0,) and no_demos.scopes == ("all",)
 
 
 def test_the_sampler_samples_the_shrink_components_the_space_offers(tmp_path: Path) -> None:
