@@ -113,7 +113,7 @@ def demo_source(task: Task, paths: Paths | None) -> DemoSource:
 def fit_space(space: SearchSpace, task: Task) -> SearchSpace:
     """The space with the components this task's data calls for (see
     :func:`promptopt.search.space.fitted`)."""
-    return fitted(space, task.split("train"), task.labels)
+    return fitted(space, task.split("train"))
 
 
 def available_retrievers(space: SearchSpace) -> SearchSpace:

@@ -333,7 +333,7 @@ def build(point: Point, materials: Materials, *, parent: Candidate | None) -> Ca
 LONG_INPUT_TOKENS = 128  # a task whose longest tenth of inputs is longer searches cuts
 
 
-def fitted(space: SearchSpace, train: Sequence[Example], labels: Sequence[str]) -> SearchSpace:
+def fitted(space: SearchSpace, train: Sequence[Example]) -> SearchSpace:
     """The space with the shrink components the task needs, where the space left them at
     their default: the label list narrowed to the neighbours' labels (with retrieval), and
     input and per-demo cuts (when the 90th percentile of train inputs is over LONG_INPUT_TOKENS,

@@ -61,24 +61,20 @@ def long_train(n_labels: int, chars: int) -> list[Example]:
 
 
 def test_the_space_offers_cuts_for_long_inputs_and_a_narrowed_list_with_retrieval() -> None:
-    short_few = fitted(SearchSpace(), long_train(5, 40), [f"l{i}" for i in range(5)])
+    short_few = fitted(SearchSpace(), long_train(5, 40))
     assert short_few.input_cuts == ("all",) and short_few.demo_cuts == (0,)
     assert short_few.scopes == ("all", "neighbours")  # +16 dev points on cfpb_complaints (5 labels)
     assert short_few.picks == ("nearest",)  # one demo per label lost 11-22 dev points: not offered
-    long_many = fitted(SearchSpace(), long_train(40, 2000), [f"l{i}" for i in range(40)])
+    long_many = fitted(SearchSpace(), long_train(40, 2000))
     assert long_many.input_cuts == ("all", "head-128", "ends-256") and long_many.demo_cuts == (0, 64, 160)
     assert long_many.scopes == ("all", "neighbours")
-    no_demos = fitted(
-        SearchSpace(demo_strategies=("none",)), long_train(40, 2000), [f"l{i}" for i in range(40)]
-    )
+    no_demos = fitted(SearchSpace(demo_strategies=("none",)), long_train(40, 2000))
     assert no_demos.picks == ("nearest",) and no_demos.demo_cuts == (0,) and no_demos.scopes == ("all",)
 
 
 def test_the_sampler_samples_the_shrink_components_the_space_offers(tmp_path: Path) -> None:
     # one demo per label is not offered by fitted, but a space that lists it searches it
-    space = fitted(
-        SearchSpace(picks=("nearest", "per_label")), long_train(40, 2000), [f"l{i}" for i in range(40)]
-    )
+    space = fitted(SearchSpace(picks=("nearest", "per_label")), long_train(40, 2000))
     search = TPESearch(space, tmp_path / "s.sqlite3", seed=0)
     seen: dict[str, set[object]] = {"cut": set(), "demo_cut": set(), "pick": set(), "scope": set()}
     for _ in range(40):
