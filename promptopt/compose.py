@@ -14,6 +14,7 @@ from typing import Any
 
 from promptopt.errors import UsageError
 from promptopt.evaluate.evaluator import EvalSettings, Evaluator
+from promptopt.evaluate.plateau import DEFAULT_RESOLUTION, PlateauConfig
 from promptopt.llm import embed, local
 from promptopt.llm.budget import Budget
 from promptopt.llm.budgeted import BudgetedCompleter
@@ -34,6 +35,7 @@ from promptopt.run.store import RunStore, atomic_write
 from promptopt.search.config import OptimizeConfig, TaskData
 from promptopt.search.loop import Observer, Optimizer
 from promptopt.search.mutate import CompleterWriter
+from promptopt.search.outlook import ceiling_outlook
 from promptopt.search.racing import race_order
 from promptopt.search.reserve import BudgetEstimate, budget_estimate
 from promptopt.search.seeds import seed_points
@@ -182,6 +184,7 @@ class OptimizeSettings:
     concurrency: int | None = None
     temperature: float = 0.0
     max_prompt_tokens: int | None = None
+    ceiling_resolution: float = DEFAULT_RESOLUTION  # a plateau is a ceiling when the dev slice resolves this
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -198,6 +201,7 @@ class OptimizeSettings:
             "concurrency": self.concurrency,
             "temperature": self.temperature,
             "max_prompt_tokens": self.max_prompt_tokens,
+            "ceiling_resolution": self.ceiling_resolution,
         }
 
     @staticmethod
@@ -378,6 +382,7 @@ def assemble_optimize(
         first_rung=settings.first_rung,
         space=settings.space,
         max_prompt_tokens=settings.max_prompt_tokens,
+        plateau=PlateauConfig(resolution=settings.ceiling_resolution),
     )
     writer = CompleterWriter(gate, settings.proposer_model or settings.model)
     optimizer = Optimizer(
@@ -394,6 +399,15 @@ def assemble_optimize(
     if not history.events:
         seeds = optimizer.enqueue_seeds(seed_points(settings.space))
         text = seed_text([(optimizer.seed_candidate(p), t) for p, t in seeds], len(test))
+        text += "\n" + ceiling_outlook(
+            n_dev=len(dev),
+            dev_available=len(task.split("dev")),
+            first_rung=settings.first_rung,
+            n_test=len(test),
+            seed_tokens=[t for _, t in seeds],
+            budget=settings.budget,
+            config=config.plateau,
+        )
     estimate = budget_estimate(
         settings.budget, n_dev=len(dev), n_test=len(test), first_rung=settings.first_rung
     )

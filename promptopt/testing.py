@@ -75,6 +75,7 @@ FAKE_SETTINGS = OptimizeSettings(
     first_rung=10,
     concurrency=1,
     space=SearchSpace(retrievers=("word", "char")),
+    ceiling_resolution=0.25,  # what 40 dev examples can resolve: a plateau here is a ceiling
 )
 
 Handler = Callable[[CompletionRequest], str]

@@ -41,7 +41,7 @@ def test_importing_the_package_loads_no_heavy_library_and_reads_no_env() -> None
 PORTS = {
     "litellm": {"promptopt.llm.gateway"},
     "llama_cpp": {"promptopt.llm.local.aligned"},
-    "sentence_transformers": {"promptopt.llm.embed"},
+    "sentence_transformers": {"promptopt.llm.embed", "promptopt.llm.classifier"},
     "datasets": {"promptopt.task.load"},
     "pyarrow": {"promptopt.task.load"},
     "optuna": {"promptopt.search.tpe"},

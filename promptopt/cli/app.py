@@ -60,8 +60,10 @@ def main(
         format="%(message)s",
         handlers=[RichHandler(console=err, show_time=False, show_path=False)],
     )
-    # embedding a large train pool takes minutes: its progress shows without --verbose
+    # embedding a large train pool and the small fine-tune take minutes: their progress shows
+    # without --verbose
     logging.getLogger(embed.__name__).setLevel(logging.INFO)
+    logging.getLogger("promptopt.handoff.finetune.small").setLevel(logging.INFO)
 
 
 def run_guarded(action: Callable[[], None]) -> None:

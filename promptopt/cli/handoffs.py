@@ -55,6 +55,13 @@ def finetune_spec_cmd(
     min_per_class: Annotated[
         int, typer.Option(help="Usable train examples each class needs (condition c).")
     ] = ft_defaults.MIN_PER_CLASS,
+    small_model: Annotated[
+        bool,
+        typer.Option(
+            "--small-model",
+            help="Also fine-tune a small MiniLM classifier on the CPU (minutes), save it in OUT/classifier and weigh it in the verdict.",
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite the spec files in a non-empty --out folder.")
@@ -70,6 +77,7 @@ def finetune_spec_cmd(
         "train_usd_per_mtok": train_price_per_mtok,
         "prompted_price": (price_per_mtok_in, price_per_mtok_out),
         "target_price": (target_price_per_mtok_in, target_price_per_mtok_out),
+        "small_model": small_model,
     }
     run_guarded(lambda: _finetune_spec(run, out_dir or run / ft_defaults.OUT_SUBDIR, flags, data_dir, force))
 
@@ -89,7 +97,8 @@ def _finetune_spec(
     paths = cli_paths(data_dir)
     with err.status("loading the task…"):
         task = load_run_task(data, paths)
-    with err.status("writing the spec (the probe trains on the train split)…"):
+    doing = "the probe and the small fine-tune train" if options.small_model else "the probe trains"
+    with err.status(f"writing the spec ({doing} on the train split)…"):
         spec, written = write_for_run(
             data, task, options, LiteLLMGateway(models_dir=paths.models_dir).price, out_dir, force=force
         )
@@ -183,8 +192,7 @@ def _report(args: ReportArgs) -> None:
         written = build.write_report(report, out_dir, force=args.force)
     plateau = found.summary.plateau
     out.print(
-        ("[bold]ceiling found[/]: " if found.summary.plateau_reached else "[bold]no ceiling found[/]: ")
-        + ((plateau.reason if plateau else None) or "no plateau evidence"),
+        "[bold]prompt ceiling[/]: " + (plateau.text() if plateau else "not reached: no plateau evidence"),
         highlight=False,
     )
     if attribution is not None:

@@ -129,7 +129,7 @@ class OptimizeDisplay:
             case ev.Incumbent(accuracy=accuracy):
                 self.state.best = accuracy
             case ev.Plateau(evidence=evidence):
-                self.state.plateau = "reached" if evidence.plateau else "not yet"
+                self.state.plateau = evidence.state
             case ev.Stop(reason=reason):
                 self.console.print(f"search stopped: {reason}; scoring baseline and best on test…")
             case ev.BudgetTight(text=text):

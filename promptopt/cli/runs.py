@@ -67,6 +67,7 @@ class OptimizeArgs:
     run_dir: Path | None
     runs_dir: Path
     max_prompt_tokens: int | None = None
+    ceiling_points: float = 5.0
 
 
 @app.command("optimize")
@@ -99,6 +100,12 @@ def optimize_cmd(
             help="The most prompt tokens per call (mean over dev) the winner may cost: the production price per call. Candidates estimated above it are not scored."
         ),
     ] = None,
+    ceiling_points: Annotated[
+        float,
+        typer.Option(
+            help="The largest gain (accuracy points) a declared prompt ceiling may leave undetected: a plateau on a dev slice that cannot resolve it reads 'ceiling not resolved'."
+        ),
+    ] = 5.0,
     k_choices: Annotated[
         str, typer.Option(help="Demo counts the search may use, comma-separated.")
     ] = "4,10,16",
@@ -144,6 +151,7 @@ def optimize_cmd(
         run_dir,
         runs_dir,
         max_prompt_tokens,
+        ceiling_points,
     )
     run_guarded(lambda: _optimize(args))
 
@@ -195,6 +203,11 @@ def _check_limits(args: OptimizeArgs) -> None:
             raise UsageError(
                 f"{name} must be at least 1 (seen: {value})", hint=f"drop {name} to use the default"
             )
+    if not 0 < args.ceiling_points < 100:
+        raise UsageError(
+            f"--ceiling-points must be between 0 and 100 accuracy points (seen: {args.ceiling_points:g})",
+            hint="for example --ceiling-points 5 (the default)",
+        )
     if args.dev_limit is not None and args.dev_limit < 2:
         raise UsageError(
             f"--dev-limit must be at least 2 (seen: {args.dev_limit})", hint="use 0 for the whole dev split"
@@ -219,6 +232,7 @@ def _optimize(args: OptimizeArgs) -> None:
         test_limit=args.test_limit,
         max_trials=args.max_trials,
         max_prompt_tokens=args.max_prompt_tokens,
+        ceiling_resolution=args.ceiling_points / 100,
         space=compose.available_retrievers(
             SearchSpace(
                 k_choices=_parse_k_choices(args.k_choices),

@@ -90,7 +90,7 @@ def print_run_summary(s: RunSummary, path: Path) -> None:
         ("time", f"{s.seconds:.0f} s"),
     ]
     if s.plateau is not None:
-        rows.append(("plateau", ("reached: " if s.plateau.plateau else "not reached: ") + s.plateau.reason))
+        rows.append(("prompt ceiling", s.plateau.text()))
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
@@ -146,6 +146,17 @@ def print_spec(spec: Spec, out_dir: Path, written: list[Path]) -> None:
             f"probe ({probe.n_train} train examples): {pct(probe.scores.accuracy)}{ci([probe.scores.ci_low, probe.scores.ci_high])}"
             f" vs best prompt {pct(s.best_test_accuracy)}{ci(s.best_test_ci)} on {probe.scores.n} test examples"
         )
+    small = spec.small
+    if small is not None:
+        out.print(
+            f"small fine-tune ({small.n_train} train examples, {small.train_seconds:.0f} s): "
+            f"{pct(small.scores.accuracy)}{ci([small.scores.ci_low, small.scores.ci_high])} on {small.scores.n} test "
+            f"examples, {small.ms_per_example:.1f} ms per example, {small.size_bytes / 1e6:.0f} MB in {small.folder}",
+            highlight=False,
+        )
+        from promptopt.handoff.finetune.gate import eval_command
+
+        out.print(f"score it through the gate: cd {out_dir} && {eval_command(small.model)}", highlight=False)
     out.print(
         f"wrote {len(written)} files to {out_dir} (proposal.md, train.jsonl: {len(spec.train)} rows, "
         f"val.jsonl: {len(spec.val)} rows, eval_gate.md, gate.json, data_card.md)"

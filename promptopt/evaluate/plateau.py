@@ -12,6 +12,12 @@ sequence; only full observations can become the incumbent (the best by accuracy,
 earlier one). Observations on fewer examples (pruned by racing) still count as candidates in
 the window. Quantities that cannot be computed are NaN; a projection without enough points is
 +inf (no evidence that the curve has flattened).
+
+Power before verdict: a plateau says no candidate beat the incumbent by more than the dev set
+can detect. That is a ceiling only when what the dev set can detect (the paired MDE) is small
+enough to matter: ``PlateauConfig.resolution`` (default 5 points). Otherwise the evidence says
+the ceiling is not resolved at this dev size, and how many dev examples would resolve it: the
+MDE shrinks as 1/sqrt(n), so n * (mde / resolution)**2 examples (same discordance) would.
 """
 
 from __future__ import annotations
@@ -30,6 +36,10 @@ NAN = float("nan")
 INF = float("inf")
 _MIN_PROJECTION_POINTS = 3
 _CEILING_LEVEL = 0.95
+DEFAULT_RESOLUTION = 0.05  # the largest undetectable gain a declared ceiling may hide
+# Share of dev examples on which a window candidate and its incumbent disagree, for estimates
+# before a run: 0.31 (banking77) and 0.29 (it_service_tickets) in the reference runs' evidence.
+TYPICAL_DISCORDANCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -54,8 +64,11 @@ class PlateauConfig:
     horizon_fraction: float = 0.5
     bootstrap: int = 1000
     seed: int = 0
+    resolution: float = DEFAULT_RESOLUTION
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.resolution < 1.0:
+            raise ValueError(f"resolution must be in (0, 1) (seen: {self.resolution})")
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"alpha must be in (0, 1) (seen: {self.alpha})")
         if not 0.0 < self.power < 1.0:
@@ -102,6 +115,63 @@ class PlateauEvidence:
     ceiling: float
     ceiling_low: float
     ceiling_high: float
+    # Examples of a full observation (what the MDE is computed on) and the gain a ceiling may
+    # leave undetected. None in evidence written before they were recorded: then read as the
+    # most examples a window comparison shared, and the default resolution.
+    n_dev_seen: int | None = None
+    resolution_asked: float | None = None
+
+    @property
+    def n_dev(self) -> int:
+        if self.n_dev_seen is not None:
+            return self.n_dev_seen
+        return max((e.n_paired for e in self.effects), default=0)
+
+    @property
+    def resolution(self) -> float:
+        return DEFAULT_RESOLUTION if self.resolution_asked is None else self.resolution_asked
+
+    @property
+    def resolved(self) -> bool:
+        """The dev set can detect a gain of ``resolution``: a plateau here is a ceiling."""
+        return math.isfinite(self.mde) and self.mde <= self.resolution
+
+    @property
+    def ceiling_reached(self) -> bool:
+        """A plateau on a dev set that resolves ``resolution``: the prompt ceiling."""
+        return self.plateau and self.resolved
+
+    @property
+    def state(self) -> str:
+        """In a few words: ceiling reached, stalled on a dev set too small to call it a
+        ceiling, or not reached."""
+        if self.ceiling_reached:
+            return "ceiling reached"
+        return "stalled, ceiling not resolved" if self.plateau else "not reached"
+
+    def text(self) -> str:
+        """The state, the plateau test's reason and, once there is an MDE, the resolution."""
+        head = f"{self.state}: {self.reason}"
+        return head if not math.isfinite(self.mde) else f"{head}; {self.resolution_text()}"
+
+    def dev_needed(self) -> int | None:
+        """Dev examples that would resolve ``resolution`` at the discordance seen (None when
+        the MDE is unknown)."""
+        if not math.isfinite(self.mde) or self.n_dev <= 0:
+            return None
+        return max(self.n_dev, math.ceil(self.n_dev * (self.mde / self.resolution) ** 2))
+
+    def resolution_text(self) -> str:
+        """One sentence: what the dev set resolves against what a ceiling needs."""
+        asked = _pt(self.resolution)
+        if not math.isfinite(self.mde):
+            return f"resolution unknown (no paired comparison yet; a ceiling needs {asked})"
+        seen = f"{self.n_dev} dev examples resolve gains of {_pt(self.mde)}"
+        if self.resolved:
+            return f"{seen}, within the {asked} a ceiling needs"
+        needed = self.dev_needed()
+        more = "more dev examples" if needed is None else f"about {needed:,} dev examples"
+        return f"ceiling not resolved at this dev size: {seen} (> {asked}); {more} would resolve {asked}"
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict; non-finite floats (NaN, and +inf for a missing projection) become None."""
@@ -128,6 +198,8 @@ class PlateauEvidence:
             "ceiling": _finite_or_none(self.ceiling),
             "ceiling_low": _finite_or_none(self.ceiling_low),
             "ceiling_high": _finite_or_none(self.ceiling_high),
+            **({} if self.n_dev_seen is None else {"n_dev": self.n_dev_seen}),
+            **({} if self.resolution_asked is None else {"resolution": self.resolution_asked}),
         }
 
     @staticmethod
@@ -153,6 +225,8 @@ class PlateauEvidence:
             ceiling=_number(data["ceiling"]),
             ceiling_low=_number(data["ceiling_low"]),
             ceiling_high=_number(data["ceiling_high"]),
+            n_dev_seen=None if data.get("n_dev") is None else int(data["n_dev"]),
+            resolution_asked=None if data.get("resolution") is None else float(data["resolution"]),
         )
 
 
@@ -182,7 +256,7 @@ def assess(observations: Sequence[Observation], config: PlateauConfig = PlateauC
     full_size = max((len(o.correct) for o in observations), default=0)
     if full_size == 0:
         why = "no observations yet" if not observations else "no observation covers any dev example"
-        return empty_evidence(why, window_start, window_end)
+        return empty_evidence(why, window_start, window_end, resolution=config.resolution)
 
     incumbents = _incumbents_before(observations, full_size)
     comparisons = [
@@ -215,6 +289,8 @@ def assess(observations: Sequence[Observation], config: PlateauConfig = PlateauC
         ceiling=ceiling,
         ceiling_low=low,
         ceiling_high=high,
+        n_dev_seen=full_size,
+        resolution_asked=config.resolution,
     )
 
 
@@ -270,9 +346,24 @@ def _mde(comparisons: Sequence[_Comparison], n: int, config: PlateauConfig) -> f
     rates = [c.discordance for c in comparisons if not math.isnan(c.discordance)]
     if not rates:
         return NAN
-    d = max(sum(rates) / len(rates), 1.0 / n)
-    z = NormalDist().inv_cdf(1.0 - config.alpha) + NormalDist().inv_cdf(config.power)
-    return z * math.sqrt(d / n)
+    return _z(config) * math.sqrt(max(sum(rates) / len(rates), 1.0 / n) / n)
+
+
+def _z(config: PlateauConfig) -> float:
+    return NormalDist().inv_cdf(1.0 - config.alpha) + NormalDist().inv_cdf(config.power)
+
+
+def expected_mde(
+    n: int, config: PlateauConfig = PlateauConfig(), discordance: float = TYPICAL_DISCORDANCE
+) -> float:
+    """Before a run: the paired MDE a dev slice of ``n`` examples will likely give (at the
+    typical discordance of the reference runs); NaN for an empty slice."""
+    return _z(config) * math.sqrt(discordance / n) if n > 0 else NAN
+
+
+def dev_to_resolve(config: PlateauConfig = PlateauConfig(), discordance: float = TYPICAL_DISCORDANCE) -> int:
+    """Before a run: the dev examples whose expected MDE is ``config.resolution``."""
+    return math.ceil(discordance * (_z(config) / config.resolution) ** 2)
 
 
 def _projected_gain(
@@ -387,7 +478,9 @@ def _verdict(
     )
 
 
-def empty_evidence(reason: str, window_start: float = NAN, window_end: float = NAN) -> PlateauEvidence:
+def empty_evidence(
+    reason: str, window_start: float = NAN, window_end: float = NAN, *, resolution: float = DEFAULT_RESOLUTION
+) -> PlateauEvidence:
     """Evidence with nothing computed (every number NaN): no plateau, for ``reason``."""
     return PlateauEvidence(
         plateau=False,
@@ -404,4 +497,5 @@ def empty_evidence(reason: str, window_start: float = NAN, window_end: float = N
         ceiling=NAN,
         ceiling_low=NAN,
         ceiling_high=NAN,
+        resolution_asked=resolution,
     )

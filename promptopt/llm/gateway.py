@@ -2,8 +2,10 @@
 
 ``local/...`` models reach llama.cpp through an in-process LiteLLM custom provider (measured:
 about 8 ms of LiteLLM overhead per call, against ~270 ms for the model; an HTTP server would add
-a serialisation and socket round trip per call and a process to manage). Every other model string
-goes to LiteLLM unchanged. Third-party errors are translated here into promptopt's.
+a serialisation and socket round trip per call and a process to manage). ``classifier/<folder>``
+is a small fine-tuned classifier (:mod:`promptopt.llm.classifier`) behind a second custom
+provider: it answers the last user message with a label, so a trained model is scored through
+the same evaluator and gate as a prompt. Every other model string goes to LiteLLM unchanged. Third-party errors are translated here into promptopt's.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 from promptopt.errors import CredentialsError, ModelError, ProviderError
-from promptopt.llm import local
+from promptopt.llm import classifier, local
 from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,10 @@ def _litellm() -> ModuleType:
 
     litellm.suppress_debug_info = True
     litellm.telemetry = False
-    handler = _make_local_handler(litellm)
     litellm.custom_provider_map = [
-        *(p for p in litellm.custom_provider_map if p.get("provider") != "local"),
-        {"provider": "local", "custom_handler": handler},
+        *(p for p in litellm.custom_provider_map if p.get("provider") not in ("local", "classifier")),
+        {"provider": "local", "custom_handler": _make_local_handler(litellm)},
+        {"provider": "classifier", "custom_handler": _make_classifier_handler(litellm)},
     ]
     return litellm
 
@@ -65,6 +67,7 @@ UNSET_MAX_TOKENS = 1024
 
 _ENGINE = local.LlamaEngine()  # process-wide: loaded weights are shared by every gateway
 atexit.register(_ENGINE.close)
+_CLASSIFIERS = classifier.ClassifierEngine()
 
 
 def _make_local_handler(litellm: ModuleType) -> Any:
@@ -104,6 +107,29 @@ def _make_local_handler(litellm: ModuleType) -> Any:
     return LocalHandler()
 
 
+def _make_classifier_handler(litellm: ModuleType) -> Any:
+    """A LiteLLM ``CustomLLM`` that answers with ``classifier/<folder>``'s label for the last
+    user message; its prompt tokens are the word pieces the encoder reads."""
+
+    class ClassifierHandler(litellm.CustomLLM):  # type: ignore[name-defined,misc]
+        def completion(
+            self, model: str, messages: list[dict[str, str]], model_response: Any, *args: Any, **kwargs: Any
+        ) -> Any:
+            start = time.perf_counter()
+            trained = _CLASSIFIERS.get(Path(model))
+            text = next((m["content"] for m in reversed(messages) if m.get("role") == "user"), "")
+            label = trained.predict([text])[0]
+            result = local.EngineResult(
+                text=label,
+                prompt_tokens=trained.count_tokens(text),
+                completion_tokens=1,
+                seconds=time.perf_counter() - start,
+            )
+            return _fill_response(litellm, model_response, result)
+
+    return ClassifierHandler()
+
+
 def _fill_response(litellm: ModuleType, response: Any, result: local.EngineResult) -> Any:
     from litellm.types.utils import Choices, Message, Usage
 
@@ -132,6 +158,10 @@ class LiteLLMGateway:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fingerprint(self, model: str) -> str:
+        """What identifies the weights behind a model string, for the completion cache: a
+        local file's fingerprint, a classifier's training record; "" for remote models."""
+        if classifier.is_classifier(model):
+            return classifier.fingerprint(Path(model.removeprefix(classifier.PREFIX)))
         return self._local_file(model).fingerprint if local.is_local(model) else ""
 
     def check(self, model: str, env: Mapping[str, str]) -> None:
@@ -139,6 +169,9 @@ class LiteLLMGateway:
         LiteLLM cannot route, or a provider whose API key / base URL is not set."""
         if local.is_local(model):
             self._local_file(model)
+            return
+        if classifier.is_classifier(model):
+            _CLASSIFIERS.get(Path(model.removeprefix(classifier.PREFIX)))
             return
         provider = self._provider(model)
         if provider in _NO_KEY_PROVIDERS:
@@ -227,8 +260,9 @@ class LiteLLMGateway:
         )
 
     def price(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-        """Dollars from LiteLLM's bundled price map; 0.0 for local models; None if unpriced."""
-        if local.is_local(model):
+        """Dollars from LiteLLM's bundled price map; 0.0 for local models and classifiers; None
+        if unpriced."""
+        if local.is_local(model) or classifier.is_classifier(model):
             return 0.0
         try:
             p, c = _litellm().cost_per_token(

@@ -115,7 +115,13 @@ class RunSummary:
 
     @property
     def plateau_reached(self) -> bool:
+        """The search stopped improving by what its dev slice can detect."""
         return self.plateau is not None and self.plateau.plateau
+
+    @property
+    def ceiling_reached(self) -> bool:
+        """A plateau on a dev slice that resolves the run's ceiling resolution."""
+        return self.plateau is not None and self.plateau.ceiling_reached
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

@@ -70,6 +70,9 @@ def test_ctrl_c_then_resume_finishes_the_run_without_repeating_work(
     stderr = " ".join(stderr.split())
     assert proc.returncode == 130, stderr
     assert "promptopt resume" in stderr and not (run / "summary.json").exists()
+    # before the first call: what 10 dev examples resolve, and the dev size a 5-point ceiling needs
+    assert "ceiling outlook: at 10 dev examples the plateau test will likely resolve gains of about" in stderr
+    assert "will read 'ceiling not resolved'; about 742 dev examples would resolve 5 points" in stderr
 
     unfinished = run_cli("show", str(run), cwd=tmp_path)
     assert unfinished.returncode == 0 and "unfinished" in unfinished.stdout
@@ -109,6 +112,7 @@ def test_bad_optimize_flags_exit_2_before_any_work(data_dir: Path, tmp_path: Pat
         (["--demos", "fixed"], "--demos"),
         (["--budget-calls", "0"], "budget calls"),
         (["--dev-limit", "1"], "--dev-limit"),
+        (["--ceiling-points", "0"], "--ceiling-points must be between 0 and 100"),
     ):
         proc = run_cli(
             "optimize",

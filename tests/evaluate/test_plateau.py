@@ -20,6 +20,8 @@ from promptopt.evaluate.plateau import (
     PlateauConfig,
     PlateauEvidence,
     assess,
+    dev_to_resolve,
+    expected_mde,
 )
 
 PROPERTY = settings(max_examples=50, deadline=None, derandomize=True, database=None)
@@ -352,3 +354,70 @@ def test_a_candidate_that_looked_much_better_on_few_examples_blocks_the_plateau(
     evidence = assess([*flat, Observation(flat[-1].spend + STEP, "partial", few)], CONFIG)
     assert not evidence.plateau
     assert "looked" in evidence.reason and "partial" in evidence.reason
+
+
+# --- power before verdict: is the plateau a ceiling at this dev size? ---------------------------
+
+
+def flat_plateau(n: int, resolution: float = 0.05) -> PlateauEvidence:
+    """The first plateau of a flat noisy curve on ``n`` dev examples."""
+    observations = trajectory([0.6] * 40, n=n, seed=3, flip=0.05)
+    config = PlateauConfig(bootstrap=200, resolution=resolution)
+    for k in range(1, len(observations) + 1):
+        evidence = assess(observations[:k], config)
+        if evidence.plateau:
+            return evidence
+    raise AssertionError("the flat curve never plateaued")
+
+
+def test_a_plateau_on_a_small_dev_set_is_not_a_ceiling_and_says_what_would_resolve_it() -> None:
+    evidence = flat_plateau(100)
+    assert evidence.plateau and evidence.n_dev == 100
+    assert evidence.mde > 0.05 and not evidence.resolved and not evidence.ceiling_reached
+    assert evidence.state == "stalled, ceiling not resolved"
+    needed = evidence.dev_needed()
+    assert needed is not None and needed > 100
+    # the MDE shrinks as 1/sqrt(n): at the dev size named, the same discordance resolves 5 points
+    assert evidence.mde * math.sqrt(100 / needed) <= 0.05 < evidence.mde * math.sqrt(100 / (needed - 1))
+    text = evidence.text()
+    assert "ceiling not resolved at this dev size" in text and f"{needed:,} dev examples" in text
+
+
+def test_a_plateau_is_a_ceiling_when_the_dev_set_resolves_the_threshold() -> None:
+    coarse = flat_plateau(100, resolution=0.3)
+    assert coarse.ceiling_reached and coarse.state == "ceiling reached"
+    assert "within the 30.0 pt a ceiling needs" in coarse.text()
+    large = flat_plateau(1600)
+    assert large.mde <= 0.05 and large.ceiling_reached
+
+
+def test_no_plateau_is_never_a_ceiling_however_fine_the_resolution() -> None:
+    evidence = assess(trajectory([0.3 + 0.02 * t for t in range(30)], n=1600, seed=2), CONFIG)
+    assert not evidence.plateau and not evidence.ceiling_reached and evidence.state == "not reached"
+
+
+def test_resolution_survives_json_and_old_evidence_reads_with_the_default() -> None:
+    evidence = flat_plateau(100, resolution=0.08)
+    back = PlateauEvidence.from_json(json.loads(json.dumps(evidence.to_json())))
+    assert back == evidence
+    old = {k: v for k, v in evidence.to_json().items() if k not in ("n_dev", "resolution")}
+    read = PlateauEvidence.from_json(old)
+    assert read.resolution == 0.05 and read.n_dev == max(e.n_paired for e in evidence.effects)
+    assert read.to_json() == old  # evidence written before these fields writes back unchanged
+    bare = PlateauEvidence.from_json({**old, "effects": []})  # nothing to tell the dev size from
+    assert bare.n_dev == 0 and bare.dev_needed() is None
+    assert "more dev examples would resolve 5.0 pt" in bare.resolution_text()
+
+
+@pytest.mark.parametrize("resolution", [0.0, 1.0, -0.1])
+def test_a_resolution_outside_0_1_is_rejected(resolution: float) -> None:
+    with pytest.raises(ValueError, match="resolution must be in"):
+        PlateauConfig(resolution=resolution)
+
+
+def test_the_dev_size_named_before_a_run_resolves_the_threshold_and_one_less_does_not() -> None:
+    for resolution in (0.03, 0.05, 0.1):
+        config = PlateauConfig(resolution=resolution)
+        n = dev_to_resolve(config)
+        assert expected_mde(n, config) <= resolution < expected_mde(n - 1, config)
+    assert math.isnan(expected_mde(0))

@@ -1,5 +1,5 @@
 """The fine-tuning spec on run folders made by the real optimizer with a fake model: the spec
-written automatically after a plateau, the four checks and the verdict, every line of the
+written automatically after a plateau, the checks and the verdict, every line of the
 training files against the chat format, the eval gate (its task loads and renders the training
 prompt), the probe, the data card, prices, and clear errors that overwrite nothing."""
 
@@ -24,8 +24,8 @@ import pytest
 from promptopt import compose
 from promptopt.errors import DataError, UsageError
 from promptopt.handoff.finetune import chat, gate
-from promptopt.handoff.finetune.datacard import clean, normalize
-from promptopt.handoff.finetune.decision import Check, decide
+from promptopt.handoff.finetune.datacard import agreed_errors, clean, normalize
+from promptopt.handoff.finetune.decision import Check, Decision, decide
 from promptopt.handoff.finetune.economics import (
     Economics,
     GivenPrice,
@@ -125,12 +125,12 @@ def test_the_spec_is_written_after_a_plateau_and_only_then(world: World) -> None
     assert not (world.short_run / "finetune").exists()
 
 
-# -- the four checks and the verdict ------------------------------------------------------------
+# -- the checks and the verdict ------------------------------------------------------------
 
 
 def test_a_plateau_run_with_enough_data_and_a_cheaper_fine_tune_is_a_go(go_spec: Spec) -> None:
     statuses = {c.key: c.status for c in go_spec.checks}
-    assert statuses == {"a": "met", "b": "met", "c": "met", "d": "met"}
+    assert statuses == {"a": "met", "b": "met", "c": "met", "d": "met", "e": "met"}
     assert go_spec.decision.verdict == "go"
     e = go_spec.economics
     assert e.prompted.usd_per_million is not None and e.fine_tuned.usd_per_million is not None
@@ -157,12 +157,38 @@ def test_the_proposal_cites_the_numbers_of_the_run(go_spec: Spec, written: Path)
     assert f"${go_spec.economics.fine_tuned.usd_per_million:,.2f}" in text
 
 
-def test_unpriced_models_leave_the_cost_check_unknown_and_the_verdict_not_yet(world: World) -> None:
+def without_a_trained_winner(spec: Spec) -> Decision:
+    """The verdict of ``spec`` had its probe not beaten the best prompt."""
+    return decide([*spec.checks[:4], replace(spec.checks[4], status="not met")])
+
+
+def test_unpriced_models_leave_the_cost_check_unknown_but_state_the_tokens(world: World) -> None:
     spec = build_spec(read_run(world.plateau_run), world.task, SpecOptions(), UNPRICED)
-    cost = spec.checks[3]
+    cost, e = spec.checks[3], spec.economics
     assert cost.status == "unknown" and "no price for fake/model" in cost.finding
-    assert spec.decision.verdict == "not yet"
-    assert any("--price-per-mtok-in" in line for line in spec.decision.why)
+    prompted, tuned = e.prompted.per_call.prompt_tokens, e.fine_tuned.per_call.prompt_tokens
+    assert f"the best prompt uses {prompted:,.0f} prompt tokens per call" in cost.finding
+    assert f"the fine-tuned model about {tuned:,.0f} ({1 - tuned / prompted:.0%} fewer)" in cost.finding
+    # the probe beats the prompt here: a go although nobody priced the model
+    assert spec.checks[4].status == "met" and spec.decision.verdict == "go"
+    assert any(line.startswith("(e) ") for line in spec.decision.why)
+    # without that, an unpriced model leaves the verdict open, with what would settle it
+    open_verdict = without_a_trained_winner(spec)
+    assert open_verdict.verdict == "not yet"
+    assert any("--price-per-mtok-in" in line for line in open_verdict.why)
+
+
+def test_the_probe_is_compared_with_the_best_prompt_on_the_same_test_examples(world: World) -> None:
+    run = read_run(world.plateau_run)
+    spec = build_spec(run, world.task, SpecOptions(), UNPRICED)
+    assert spec.probe is not None
+    ids = set(run.scored_test_ids)
+    assert set(spec.probe.correct) == ids and spec.probe.ms_per_example > 0
+    prompt = {r.example_id: r.correct for r in run.best_test_rows}
+    diff = sum(spec.probe.correct[i] for i in ids) / len(ids) - sum(prompt[i] for i in ids) / len(ids)
+    learned = spec.checks[4]
+    assert f"on the same {len(ids)} test examples" in learned.finding
+    assert f"{diff * 100:+.1f} pts" in learned.finding
 
 
 def test_user_prices_and_a_latency_limit_settle_the_cost_check(world: World) -> None:
@@ -174,11 +200,13 @@ def test_user_prices_and_a_latency_limit_settle_the_cost_check(world: World) -> 
     assert spec.checks[3].status == "met" and "over the 0 ms limit" in spec.checks[3].finding
 
 
-def test_a_fine_tune_that_costs_more_per_classification_is_a_no(world: World) -> None:
+def test_a_fine_tune_that_costs_more_per_classification_is_a_no_unless_training_wins(world: World) -> None:
     expensive = _price_map({"fake/model": (0.01, 0.01), TARGET: (100.0, 100.0)})
     spec = build_spec(read_run(world.plateau_run), world.task, SpecOptions(), expensive)
     assert spec.checks[3].status == "not met"
-    assert spec.decision.verdict == "no" and spec.decision.why[0].startswith("(d)")
+    assert spec.decision.verdict == "go" and spec.checks[4].status == "met"  # the probe beats the prompt
+    no = without_a_trained_winner(spec)
+    assert no.verdict == "no" and no.why[0].startswith("(d)")
 
 
 def test_a_slow_payback_fails_the_cost_check(world: World) -> None:
@@ -188,7 +216,7 @@ def test_a_slow_payback_fails_the_cost_check(world: World) -> None:
     assert (
         e.training.one_time_usd is not None and e.break_even_months is not None and e.break_even_months > 12
     )
-    assert spec.checks[3].status == "not met" and spec.decision.verdict == "no"
+    assert spec.checks[3].status == "not met" and without_a_trained_winner(spec).verdict == "no"
 
 
 def test_too_few_examples_or_a_thin_class_is_not_yet(world: World) -> None:
@@ -208,17 +236,42 @@ def test_a_run_stopped_by_something_else_shows_no_ceiling(world: World) -> None:
     spec = build_spec(read_run(world.short_run), world.task, SpecOptions(), PRICED)
     ceiling = spec.checks[0]
     assert ceiling.status == "not shown" and "'max-trials'" in ceiling.finding
-    assert spec.decision.verdict == "not yet"
+    assert without_a_trained_winner(spec).verdict == "not yet"
+
+
+def test_a_plateau_on_a_dev_slice_too_small_for_the_resolution_is_not_a_ceiling(world: World) -> None:
+    run = read_run(world.plateau_run)
+    plateau = run.summary.plateau
+    assert plateau is not None and plateau.ceiling_reached
+    fine = replace(plateau, resolution_asked=plateau.mde / 2)  # half of what this dev slice resolves
+    run = replace(run, summary=replace(run.summary, plateau=fine))
+    spec = build_spec(run, world.task, SpecOptions(), PRICED)
+    ceiling = spec.checks[0]
+    assert ceiling.status == "not shown" and "ceiling not resolved at this dev size" in ceiling.finding
+    needed = fine.dev_needed()
+    assert needed is not None and needed >= 4 * plateau.n_dev - 1  # half the MDE: four times the examples
+    assert f"about {needed:,} dev examples" in ceiling.action
+    open_verdict = without_a_trained_winner(spec)
+    assert open_verdict.verdict == "not yet" and any("dev examples" in line for line in open_verdict.why)
 
 
 @pytest.mark.parametrize(
     ("statuses", "verdict"),
     [
-        ({"a": "met", "b": "met", "c": "met", "d": "met"}, "go"),
-        ({"a": "not shown", "b": "met", "c": "met", "d": "met"}, "not yet"),
-        ({"a": "met", "b": "met", "c": "not met", "d": "unknown"}, "not yet"),
-        ({"a": "met", "b": "not met", "c": "met", "d": "met"}, "no"),
-        ({"a": "not shown", "b": "met", "c": "not met", "d": "not met"}, "no"),
+        # the ceiling path: a resolved ceiling and cost or latency against the prompted model
+        ({"a": "met", "b": "met", "c": "met", "d": "met", "e": "not met"}, "go"),
+        ({"a": "met", "b": "met", "c": "met", "d": "met", "e": "unknown"}, "go"),
+        ({"a": "not shown", "b": "met", "c": "met", "d": "met", "e": "not met"}, "not yet"),
+        ({"a": "met", "b": "met", "c": "met", "d": "unknown", "e": "not met"}, "not yet"),
+        ({"a": "met", "b": "met", "c": "not met", "d": "unknown", "e": "not met"}, "not yet"),
+        # the learned path: a trained model beats the prompt, priced or not, ceiling or not
+        ({"a": "not shown", "b": "met", "c": "met", "d": "unknown", "e": "met"}, "go"),
+        ({"a": "not shown", "b": "met", "c": "met", "d": "not met", "e": "met"}, "go"),
+        ({"a": "not shown", "b": "met", "c": "not met", "d": "unknown", "e": "met"}, "not yet"),
+        # no: not a fixed label set, or cost known against fine-tuning and training does not win
+        ({"a": "met", "b": "not met", "c": "met", "d": "met", "e": "met"}, "no"),
+        ({"a": "not shown", "b": "met", "c": "not met", "d": "not met", "e": "not met"}, "no"),
+        ({"a": "met", "b": "met", "c": "met", "d": "not met", "e": "unknown"}, "no"),
     ],
 )
 def test_the_decision_rule(statuses: dict[str, Any], verdict: str) -> None:
@@ -409,6 +462,35 @@ def test_the_data_card_counts_what_was_planted(go_spec: Spec, written: Path) -> 
     assert all(f"| `{label}` |" in md for label in go_spec.task.labels)
 
 
+def test_errors_every_judge_shares_are_named_with_counts_by_class_pair() -> None:
+    test = [Example(f"t{i}", f"text {i}", gold) for i, gold in enumerate("aabbcc")]
+    prompt = {"t0": "b", "t1": "b", "t2": "a", "t3": "b", "t4": None, "t5": "a"}
+    probe = {"t0": "b", "t1": "c", "t2": "a", "t3": "b", "t4": "a", "t5": "a"}
+    small = {"t0": "b", "t1": "b", "t2": "a", "t3": "b", "t4": "a", "t5": "b"}
+    agreed = agreed_errors(test, [("prompt", prompt), ("probe", probe), ("small", small)])
+    # t0, t2: the same wrong label from all three; t1, t5: they disagree; t3: right; t4: unanswered
+    assert [e.example_id for e in agreed.examples] == ["t0", "t2"] and agreed.n_judged == 5
+    assert agreed.pairs() == [("a", "b", 1), ("b", "a", 1)]
+    assert agreed.to_json()["n_agreed_errors"] == 2 and agreed.judges == ("prompt", "probe", "small")
+
+
+def test_the_data_card_names_the_errors_the_prompt_and_the_probe_share(go_spec: Spec, written: Path) -> None:
+    agreed = go_spec.card.agreed
+    assert agreed is not None and agreed.judges == ("the best prompt", "the probe")
+    answered = [r for r in go_spec.run.best_test_rows if r.status != "error" and r.prediction is not None]
+    assert agreed.n_judged == len(answered)
+    assert go_spec.probe is not None
+    for e in agreed.examples:
+        assert go_spec.probe.predicted[e.example_id] == e.predicted != e.gold
+    card = json.loads((written / "data_card.json").read_text())
+    assert card["suspected_label_noise"]["n_agreed_errors"] == len(agreed.examples)
+    assert "## Suspected label noise or ambiguous classes" in (written / "data_card.md").read_text()
+    assert (
+        f"{len(agreed.examples)} of the {agreed.n_judged} gate examples"
+        in (written / "proposal.md").read_text()
+    )
+
+
 def test_cleaning_drops_every_copy_of_a_conflict_and_keeps_one_of_a_duplicate() -> None:
     train = [
         Example("train-0", "Card  lost", "lost"),
@@ -497,6 +579,35 @@ def test_the_command_works_on_a_copied_run_folder(world: World, tmp_path: Path, 
     proposal = json.loads((copy / "finetune" / "proposal.json").read_text())
     assert proposal["economics"]["monthly_volume"] == 2_000_000
     assert proposal["economics"]["prompted"]["price"]["source"] == "given by the user"
+
+
+@pytest.mark.model
+def test_the_small_fine_tune_is_saved_weighed_and_scored_through_the_gate(
+    world: World, tmp_path: Path, run_cli: RunCli
+) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(world.plateau_run, copy, ignore=shutil.ignore_patterns("finetune"))
+    spec = run_cli(
+        "finetune-spec", str(copy), "--data-dir", str(world.data_dir), "--small-model", cwd=tmp_path
+    )
+    assert spec.returncode == 0, spec.stderr
+    out = copy / "finetune"
+    proposal = json.loads((out / "proposal.json").read_text())
+    small = proposal["small_fine_tune"]
+    assert small["n_test"] == len(json.loads((out / "gate.json").read_text())["test_ids"])
+    assert small["size_bytes"] > 10_000_000 and small["ms_per_example"] > 0 and small["train_seconds"] > 0
+    assert (out / "classifier" / "classifier.json").is_file()
+    learned = next(c for c in proposal["checks"] if c["key"] == "e")
+    assert "the small fine-tune" in learned["finding"] and "the probe" in learned["finding"]
+    assert "small fine-tune" in spec.stdout and "score it through the gate" in spec.stdout
+    assert "small fine-tune: step" in spec.stderr and "s left" in spec.stderr  # progress, without --verbose
+    # the Distill step: the saved model, scored through the gate like a fine-tuned LLM
+    argv = shlex.split(gate.eval_command(small["model"]))
+    scored = run_cli(*argv[1:], cwd=out)
+    assert scored.returncode == 0, scored.stderr
+    result = json.loads((out / "gate_result.json").read_text())
+    assert result["n"] == small["n_test"] and result["errors"] == 0 and result["invalid"] == 0
+    assert result["accuracy"] == pytest.approx(small["accuracy"])  # the same saved model, the same examples
 
 
 def test_a_run_that_does_not_exist_exits_8(tmp_path: Path, run_cli: RunCli) -> None:

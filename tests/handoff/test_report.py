@@ -50,6 +50,7 @@ SETTINGS = OptimizeSettings(
     first_rung=12,
     concurrency=1,
     space=SearchSpace(retrievers=("word", "char"), k_choices=(2, 4), output_formats=("label", "code")),
+    ceiling_resolution=0.5,  # what 36 dev examples resolve: the flat run's plateau is a ceiling
 )
 # the task and its runs (the `world` fixture): a plateau run and one of 8 trials
 WORLD = Recipe("report", rows=task_rows(tiny_task()), settings=SETTINGS, short_trials=8)
@@ -188,6 +189,10 @@ def test_unfixed_errors_are_the_examples_every_strong_candidate_answered_wrongly
     assert found.examples[0].predictions == ("y", "z") and found.examples[1].predictions == (None, "x")
     assert found.by_class() == [("x", 1), ("y", 1)]
     assert unfixed_errors(history, "dev", [], ["e1"]).examples == ()
+    # e1: "y" and "z" (no agreement); e4: an invalid answer is not an agreement either
+    assert found.same_answer_pairs() == []
+    agreed = unfixed_errors(history, "dev", ["a"], ["e1", "e2", "e5"])
+    assert agreed.same_answer_pairs() == [("x", "y", 2)]  # e1 and e2: one candidate, one wrong label
 
 
 def _train() -> tuple[Any, ...]:
@@ -303,6 +308,22 @@ def _copy(run: Path, to: Path) -> Path:
     return to
 
 
+def test_a_plateau_on_a_dev_slice_too_small_reads_ceiling_not_resolved(
+    world: World, tmp_path: Path, invoke: Invoke
+) -> None:
+    run = _copy(world.plateau_run, tmp_path / "fine")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["plateau"]["resolution"] = 0.01  # a finer ceiling than 36 dev examples can resolve
+    (run / "summary.json").write_text(json.dumps(summary))
+    result = invoke("report", str(run), "--no-ablations", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.flat
+    assert "prompt ceiling: stalled, ceiling not resolved" in result.flat
+    verdict = (tmp_path / "r" / "report.md").read_text().split("## Verdict", 1)[1].split("##", 1)[0]
+    assert "**Ceiling not resolved.**" in verdict and "dev examples would resolve 1.0 pt" in verdict
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert data["ceiling_found"] is False and data["search_stalled"] is True
+
+
 def test_a_plateau_run_reports_its_ceiling_with_the_evidence(
     world: World, tmp_path: Path, invoke: Invoke
 ) -> None:
@@ -372,6 +393,12 @@ def test_the_report_agrees_with_the_optimizer_on_pareto_trajectory_and_unfixed_e
     ]
     assert [e["example_id"] for e in data["unfixed"]["dev"]["examples"]] == wrong_for_all
     assert sum(data["unfixed"]["dev"]["by_class"].values()) == len(wrong_for_all)
+    same = [
+        e
+        for e in data["unfixed"]["dev"]["examples"]
+        if len(set(e["predictions"])) == 1 and e["predictions"][0]
+    ]
+    assert sum(p["count"] for p in data["unfixed"]["dev"]["same_wrong_label"]) == len(same)
 
 
 def test_ablations_are_scored_through_the_evaluator_and_reused_on_a_rerun(

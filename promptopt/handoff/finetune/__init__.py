@@ -6,7 +6,7 @@ and its task data into a reviewable hand-off for fine-tuning, with no model call
 - :mod:`.chat` builds the chat-format training files;
 - :mod:`.probe` trains a quick supervised probe (the only module that imports scikit-learn);
 - :mod:`.economics` prices the prompted and the fine-tuned model;
-- :mod:`.decision` checks the four conditions and gives the verdict;
+- :mod:`.decision` checks the conditions (and what a trained model reaches) and gives the verdict;
 - :mod:`.gate` states the score a fine-tuned model must beat and how to check it;
 - :mod:`.render` writes the markdown; :mod:`.spec` puts it together and writes the folder.
 """

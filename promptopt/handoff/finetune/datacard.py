@@ -8,7 +8,7 @@ that carries two or more labels; *overlap* is a train text that also appears in 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -91,6 +91,55 @@ class ClassRow:
 
 
 @dataclass(frozen=True)
+class AgreedError:
+    example_id: str
+    text: str
+    gold: str
+    predicted: str
+
+
+@dataclass(frozen=True)
+class AgreedErrors:
+    """Test examples that every judge (the best prompt and each trained model) answered with
+    the same wrong label: suspected label noise or ambiguous classes, since models that learn
+    in different ways agree against the label. ``n_judged``: examples every judge answered."""
+
+    judges: tuple[str, ...]
+    n_judged: int
+    examples: tuple[AgreedError, ...]
+
+    def pairs(self) -> list[tuple[str, str, int]]:
+        """(gold, the label every judge gave, count), most frequent first."""
+        counts = Counter((e.gold, e.predicted) for e in self.examples)
+        return [(gold, predicted, n) for (gold, predicted), n in counts.most_common()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "judges": list(self.judges),
+            "n_judged": self.n_judged,
+            "n_agreed_errors": len(self.examples),
+            "pairs": [{"gold": g, "predicted": p, "count": n} for g, p, n in self.pairs()],
+            "examples": [asdict(e) for e in self.examples],
+        }
+
+
+def agreed_errors(
+    test: Sequence[Example], judges: Sequence[tuple[str, Mapping[str, str | None]]]
+) -> AgreedErrors:
+    """The examples of ``test`` every judge answered (None: no answer) with one same wrong label."""
+    names = tuple(name for name, _ in judges)
+    judged, agreed = 0, []
+    for e in test:
+        answers = [answers.get(e.id) for _, answers in judges]
+        if not answers or any(a is None for a in answers):
+            continue
+        judged += 1
+        if len(set(answers)) == 1 and answers[0] != e.label:
+            agreed.append(AgreedError(e.id, e.text, e.label, str(answers[0])))
+    return AgreedErrors(names, judged, tuple(agreed))
+
+
+@dataclass(frozen=True)
 class DataCard:
     """Class balance, text lengths and train/test overlap of a task, as a run used it.
 
@@ -107,6 +156,7 @@ class DataCard:
     overlap_gate: int
     test_n: int
     test_split_n: int
+    agreed: AgreedErrors | None = None  # set once the trained models have answered the gate
 
     def under(self, threshold: int) -> tuple[ClassRow, ...]:
         """Classes with fewer than ``threshold`` usable train examples."""
@@ -134,6 +184,7 @@ class DataCard:
             },
             "test_n": self.test_n,
             "test_split_n": self.test_split_n,
+            "suspected_label_noise": None if self.agreed is None else self.agreed.to_json(),
         }
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from promptopt.evaluate.plateau import empty_evidence
 from promptopt.handoff.finetune import decision, gate
-from promptopt.handoff.finetune.datacard import DataCard, Lengths
+from promptopt.handoff.finetune.datacard import AgreedErrors, DataCard, Lengths
 from promptopt.handoff.finetune.economics import PAYBACK_MONTHS, Economics, Side
 from promptopt.handoff.format import clean_json, interval, num, pct, usd
 
@@ -42,9 +42,11 @@ def proposal_md(spec: Spec) -> str:
         "| --- | --- | --- |",
         *[f"| ({c.key}) {c.title} | **{c.status}** | {c.finding} |" for c in spec.checks],
         "",
-        "Decision rule: **go** when all four conditions are met; **no** when (b) or (d) is not met "
-        "(the output is not a fixed label set, or cost and latency are known and do not rule out the "
-        "prompted model); **not yet** otherwise, with what would settle each open condition.",
+        "Decision rule: **no** when (b) is not met (the output is not a fixed label set), or when (d) "
+        "is not met (cost and latency are known and do not rule out the prompted model) and (e) is not; "
+        "**go** when (b) and (c) are met and either (e) a trained model beats the best prompt by more "
+        "than its paired interval, or (a) the ceiling was reached and (d) is met; **not yet** "
+        "otherwise, with what would settle each open condition.",
         "",
     ]
     lines += _ceiling_section(spec) + _format_section(spec) + _examples_section(spec)
@@ -58,8 +60,8 @@ def _ceiling_section(spec: Spec) -> list[str]:
     lines = [
         "## (a) The prompt ceiling",
         "",
-        f"- Stop reason: `{s.stop_reason}`. Plateau test: **{'ceiling declared' if p.plateau else 'not declared'}**"
-        f" ({p.reason}).",
+        f"- Stop reason: `{s.stop_reason}`. Plateau test: **{p.state}** ({p.reason}).",
+        f"- Resolution: {p.resolution_text()}.",
         f"- Window: the last 30% of spend, tokens {num(p.window_start, 0)} to {num(p.window_end, 0)}; "
         f"{p.n_in_window} candidates compared with the incumbent `{p.incumbent_id}` "
         f"(dev {pct(p.incumbent_accuracy)}).",
@@ -99,6 +101,13 @@ def _against_probe(spec: Spec) -> list[str]:
             f"| fine-tune probe: {probe.method}, on {probe.n_train} cleaned train examples | "
             f"{pct(probe.scores.accuracy)} {interval([probe.scores.ci_low, probe.scores.ci_high])} |"
         )
+    small = spec.small
+    if small is not None:
+        rows.append(
+            f"| small fine-tune: {small.method}, on {small.n_train} cleaned train examples, {small.epochs} epochs "
+            f"({small.train_seconds:.0f} s; {small.ms_per_example:.1f} ms per example; {small.size_bytes / 1e6:.0f} MB) | "
+            f"{pct(small.scores.accuracy)} {interval([small.scores.ci_low, small.scores.ci_high])} |"
+        )
     return [
         f"### Prompt ceiling against learning from the data (the same {n} test examples)",
         "",
@@ -107,6 +116,31 @@ def _against_probe(spec: Spec) -> list[str]:
         *rows,
         "",
         _probe_reading(spec),
+        "",
+        *(
+            [agreed_summary(spec.card.agreed) + " (Listed in `data_card.md`.)", ""]
+            if spec.card.agreed
+            else []
+        ),
+        *_small_lines(spec),
+    ]
+
+
+def _small_lines(spec: Spec) -> list[str]:
+    small = spec.small
+    if small is None:
+        return [
+            "No small fine-tune was trained (`promptopt finetune-spec RUN --small-model` trains one on the CPU).",
+            "",
+        ]
+    return [
+        f"The small fine-tune is saved in `{small.folder.name}/` and scores through the gate as a model "
+        f"(`{small.model}`), from this folder:",
+        "",
+        "```bash",
+        gate.eval_command(small.model),
+        gate.check_command(),
+        "```",
         "",
     ]
 
@@ -287,6 +321,22 @@ def proposal_json(spec: Spec) -> dict[str, Any]:
                 "ci95": [probe.scores.ci_low, probe.scores.ci_high],
                 "macro_f1": probe.scores.macro_f1,
                 "seconds": probe.seconds,
+                "ms_per_example": probe.ms_per_example,
+            },
+            "small_fine_tune": None
+            if spec.small is None
+            else {
+                "method": spec.small.method,
+                "model": spec.small.model,
+                "n_train": spec.small.n_train,
+                "epochs": spec.small.epochs,
+                "n_test": spec.small.scores.n,
+                "accuracy": spec.small.scores.accuracy,
+                "ci95": [spec.small.scores.ci_low, spec.small.scores.ci_high],
+                "macro_f1": spec.small.scores.macro_f1,
+                "train_seconds": spec.small.train_seconds,
+                "ms_per_example": spec.small.ms_per_example,
+                "size_bytes": spec.small.size_bytes,
             },
             "economics": {
                 **asdict(e),
@@ -390,4 +440,41 @@ def data_card_md(card: DataCard) -> str:
         f"| `{x.label}` | {x.train} | {pct(x.train / c.total if c.total else math.nan)} | {x.usable} | {x.test} |"
         for x in card.classes
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _agreed_lines(card.agreed)) + "\n"
+
+
+AGREED_SHOWN = 10  # examples listed in the data card (all are in data_card.json)
+
+
+def agreed_summary(agreed: AgreedErrors) -> str:
+    """One sentence: how many gate examples every judge got wrong the same way, and the top pairs."""
+    pairs = agreed.pairs()
+    top = ", ".join(f"`{g}` read as `{p}` ({n})" for g, p, n in pairs[:3])
+    return (
+        f"{len(agreed.examples)} of the {agreed.n_judged} gate examples that {', '.join(agreed.judges)} all answered "
+        f"get the same wrong label from each of them"
+        + (f": {top}" if top else "")
+        + ". Models that learn in different ways agreeing against the label suggest label noise or classes the "
+        "labels do not separate: a ceiling they make is not a prompting problem."
+    )
+
+
+def _agreed_lines(agreed: AgreedErrors | None) -> list[str]:
+    if agreed is None:
+        return []
+    lines = ["", "## Suspected label noise or ambiguous classes", "", agreed_summary(agreed), ""]
+    if not agreed.examples:
+        return lines
+    lines += ["| gold | every judge said | examples |", "| --- | --- | ---: |"]
+    lines += [f"| `{g}` | `{p}` | {n} |" for g, p, n in agreed.pairs()]
+    lines += ["", f"The first {min(AGREED_SHOWN, len(agreed.examples))} (all in `data_card.json`):", ""]
+    lines += [
+        f"- `{e.example_id}` (gold `{e.gold}`, said `{e.predicted}`): {_clip(e.text)}"
+        for e in agreed.examples[:AGREED_SHOWN]
+    ]
+    return lines
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -2,7 +2,8 @@
 
 Everything is computed before anything is written, and an output folder that exists and is
 not empty is refused without ``force``, so a failure never leaves a half-written spec over a
-previous one.
+previous one. The one exception is the small fine-tune (``--small-model``): it is saved into
+``classifier/`` of the (checked) output folder while the spec is computed, and scored from there.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from promptopt.errors import UsageError
 from promptopt.handoff.finetune import chat, defaults, render
-from promptopt.handoff.finetune.datacard import DataCard, data_card
+from promptopt.handoff.finetune.datacard import DataCard, agreed_errors, data_card
 from promptopt.handoff.finetune.decision import (
     Check,
     Decision,
@@ -24,6 +25,7 @@ from promptopt.handoff.finetune.decision import (
     check_cost,
     check_examples,
     check_format,
+    check_learned,
     decide,
 )
 from promptopt.handoff.finetune.economics import (
@@ -38,7 +40,10 @@ from promptopt.handoff.finetune.economics import (
 )
 from promptopt.handoff.finetune.gate import Gate, gate_task_files
 from promptopt.handoff.finetune.probe import ProbeResult, run_probe
+from promptopt.handoff.finetune.small import FOLDER as SMALL_FOLDER
+from promptopt.handoff.finetune.small import SmallResult, train_small
 from promptopt.handoff.format import clean_json
+from promptopt.llm.classifier import TrainSettings
 from promptopt.prompt.render import system_message
 from promptopt.run.reader import FinishedRun, Latency, run_test_examples
 from promptopt.run.store import atomic_write
@@ -62,6 +67,7 @@ class SpecOptions:
     min_examples: int = defaults.MIN_EXAMPLES
     min_per_class: int = defaults.MIN_PER_CLASS
     val_fraction: float = defaults.VAL_FRACTION
+    small_model: bool = False  # train the small fine-tune (minutes of CPU) into the spec folder
 
     def check(self) -> None:
         """Raise UsageError for a value that cannot be used."""
@@ -106,6 +112,7 @@ class Spec:
     gate_examples: tuple[Example, ...]
     card: DataCard
     probe: ProbeResult | None
+    small: SmallResult | None
     economics: Economics
     best_latency_s: float
     task_latency: Latency
@@ -114,8 +121,12 @@ class Spec:
     gate: Gate
 
 
-def build_spec(run: FinishedRun, task: Task, options: SpecOptions, price: PriceFn) -> Spec:
-    """Compute the whole spec (no model call; ``price`` only looks prices up)."""
+def build_spec(
+    run: FinishedRun, task: Task, options: SpecOptions, price: PriceFn, *, small_folder: Path | None = None
+) -> Spec:
+    """Compute the whole spec (no model call; ``price`` only looks prices up). With
+    ``options.small_model`` the small fine-tune is trained and saved into ``small_folder``
+    (the only thing written here)."""
     options.check()
     gate_examples = run_test_examples(run, task)
     card = data_card(task.name, task.labels, task.split("train"), task.split("test"), gate_examples)
@@ -124,11 +135,19 @@ def build_spec(run: FinishedRun, task: Task, options: SpecOptions, price: PriceF
     economics = estimate_economics(run, task, options, price, system=system, train=train)
     best_latency = _mean([r.latency_s for r in run.best_test_rows if r.status != "error"])
     latency = run.task_latency()
+    probe = run_probe(card.cleaning.usable, gate_examples, seed=run.info.seed)
+    small = _small(options, small_folder, card.cleaning.usable, gate_examples, seed=run.info.seed)
+    learned = [
+        ("the probe", probe.correct if probe else {}),
+        ("the small fine-tune", small.correct if small else {}),
+    ]
+    card = replace(card, agreed=agreed_errors(gate_examples, _judges(run, probe, small)))
     checks = (
         check_ceiling(run.summary),
         check_format(task.labels, card, run.best_test_rows),
         check_examples(card, min_examples=options.min_examples, min_per_class=options.min_per_class),
         check_cost(economics, best_latency, latency, options.max_latency_ms),
+        check_learned(learned, run.best_test_rows, seed=run.info.seed),
     )
     return Spec(
         run=run,
@@ -139,7 +158,8 @@ def build_spec(run: FinishedRun, task: Task, options: SpecOptions, price: PriceF
         val=val,
         gate_examples=gate_examples,
         card=card,
-        probe=run_probe(card.cleaning.usable, gate_examples, seed=run.info.seed),
+        probe=probe,
+        small=small,
         economics=economics,
         best_latency_s=best_latency,
         task_latency=latency,
@@ -147,6 +167,31 @@ def build_spec(run: FinishedRun, task: Task, options: SpecOptions, price: PriceF
         decision=decide(checks),
         gate=_gate(run, task, system),
     )
+
+
+def _judges(
+    run: FinishedRun, probe: ProbeResult | None, small: SmallResult | None
+) -> list[tuple[str, Mapping[str, str | None]]]:
+    """Who answered the gate: the best prompt (a failed call is no answer) and each trained model."""
+    prompt: dict[str, str | None] = {
+        r.example_id: r.prediction if r.status != "error" else None for r in run.best_test_rows
+    }
+    judges: list[tuple[str, Mapping[str, str | None]]] = [("the best prompt", prompt)]
+    judges += [("the probe", dict(probe.predicted))] if probe is not None else []
+    judges += [("the small fine-tune", dict(small.predicted))] if small is not None else []
+    return judges
+
+
+def _small(
+    options: SpecOptions, folder: Path | None, train: Sequence[Example], test: Sequence[Example], *, seed: int
+) -> SmallResult | None:
+    if not options.small_model:
+        return None
+    if folder is None:
+        raise UsageError(
+            "the small fine-tune needs a folder to be saved in", hint="build the spec with write_for_run"
+        )
+    return train_small(train, test, folder, settings=TrainSettings(seed=seed))
 
 
 def _gate(run: FinishedRun, task: Task, system: str) -> Gate:
@@ -286,5 +331,5 @@ def write_for_run(
     """Build the spec of ``run`` and write it to ``out`` (refused if ``out`` is not empty,
     unless ``force``; checked before the work)."""
     check_out_dir(out, force=force)
-    spec = build_spec(run, task, options, price)
-    return spec, write_spec(spec_files(spec), out, force=force)
+    spec = build_spec(run, task, options, price, small_folder=out / SMALL_FOLDER)
+    return spec, write_spec(spec_files(spec), out, force=True)

@@ -27,11 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from promptopt.errors import StoreError
 from promptopt.evaluate.evaluator import EvalResult, ExampleRecord
-from promptopt.evaluate.paired import discordance, mcnemar_greater
+from promptopt.evaluate.paired import difference, discordance, mcnemar_greater
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import stratified_demo_ids
 from promptopt.prompt.render import seed_instruction
@@ -294,22 +292,19 @@ class Paired:
 def paired(
     best: Mapping[str, bool], ablated: Mapping[str, bool], *, seed: int, resamples: int = 2000
 ) -> Paired:
-    shared = sorted(best.keys() & ablated.keys())
-    d = discordance({k: best[k] for k in shared}, {k: ablated[k] for k in shared})
+    d = discordance(best, ablated)
     nan = float("nan")
-    if not shared:
+    if d.n == 0:
         return Paired(0, nan, nan, nan, nan, nan, nan, 0, 0)
-    diff = np.array([int(best[k]) - int(ablated[k]) for k in shared], dtype=float)
-    draws = np.random.default_rng(seed).integers(0, len(shared), size=(resamples, len(shared)))
-    low, high = np.percentile(diff[draws].mean(axis=1), [2.5, 97.5])
+    diff = difference(best, ablated, seed=seed, resamples=resamples)
     p = min(1.0, 2.0 * min(mcnemar_greater(d.b, d.c), mcnemar_greater(d.c, d.b)))
     return Paired(
-        n=len(shared),
-        best_accuracy=sum(best[k] for k in shared) / len(shared),
-        ablated_accuracy=sum(ablated[k] for k in shared) / len(shared),
-        lift=float(diff.mean()),
-        ci_low=float(low),
-        ci_high=float(high),
+        n=diff.n,
+        best_accuracy=diff.a_accuracy,
+        ablated_accuracy=diff.b_accuracy,
+        lift=diff.diff,
+        ci_low=diff.low,
+        ci_high=diff.high,
         p_value=p,
         b=d.b,
         c=d.c,

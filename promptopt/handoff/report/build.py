@@ -181,7 +181,8 @@ def report_data(run: FinishedRun, a: Analysis, attribution: Attribution | None) 
         "task": run.info.task,
         "model": run.info.model,
         "best_candidate_id": run.best.id,
-        "ceiling_found": s.plateau_reached,
+        "ceiling_found": s.ceiling_reached,
+        "search_stalled": s.plateau_reached,
         "stop_reason": s.stop_reason,
         "plateau": summary["plateau"],
         "cost": {
@@ -221,6 +222,9 @@ def report_data(run: FinishedRun, a: Analysis, attribution: Attribution | None) 
                 "candidate_ids": list(u.candidate_ids),
                 "answered": u.n_answered,
                 "by_class": dict(u.by_class()),
+                "same_wrong_label": [
+                    {"gold": g, "answer": ans, "count": n} for g, ans, n in u.same_answer_pairs()
+                ],
                 "examples": [
                     {"example_id": e.example_id, "gold": e.gold, "predictions": list(e.predictions)}
                     for e in u.examples

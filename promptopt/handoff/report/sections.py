@@ -78,17 +78,24 @@ def cost_text(s: RunSummary, model: str) -> str:
 
 def verdict(s: RunSummary, model: str, attribution: Attribution | None) -> list[Block]:
     plateau = s.plateau or empty_evidence("no plateau evidence recorded")
-    head = (
-        "**Ceiling found.** The plateau test declared the prompt ceiling: "
-        if plateau.plateau
-        else f"**No ceiling found.** The search stopped on `{s.stop_reason}` before the plateau test "
-        "declared a ceiling: "
-    )
+    if plateau.ceiling_reached:
+        head = "**Ceiling found.** The plateau test declared the prompt ceiling: "
+    elif plateau.plateau:
+        head = (
+            "**Ceiling not resolved.** The search stalled (no gain its dev slice can detect), but the "
+            f"dev slice is too small to call that a ceiling ({plateau.resolution_text()}): "
+        )
+    else:
+        head = (
+            f"**No ceiling found.** The search stopped on `{s.stop_reason}` before the plateau test "
+            "declared a ceiling: "
+        )
     evidence = [
         f"plateau window: spend from {number(plateau.window_start)} to {number(plateau.window_end)} "
         f"tokens; {plateau.n_in_window} candidates compared with the incumbent; smallest p-value "
         f"{pvalue(plateau.min_p_value)}",
-        f"smallest detectable effect (paired MDE): {plain_pts(plateau.mde)}; projected gain for 50% more "
+        f"smallest detectable effect (paired MDE): {plain_pts(plateau.mde)} on {plateau.n_dev} dev examples "
+        f"(a ceiling needs {plain_pts(plateau.resolution)}); projected gain for 50% more "
         f"spend: {plain_pts(plateau.projected_gain)}",
         f"ceiling estimate: {pct(plateau.ceiling)} {interval(_pair(plateau.ceiling_low, plateau.ceiling_high))} "
         "(the incumbent's dev accuracy plus the projected gain, 95% bootstrap)",
@@ -342,6 +349,23 @@ def _unfixed_split(found: Unfixed, texts: Mapping[str, str] | None) -> list[Bloc
         * (len(counts) > MAX_CLASSES),
         right=(1,),
     )
+    pairs = found.same_answer_pairs()
+    agreed: list[Block] = (
+        [
+            Para(
+                f"{sum(n for _, _, n in pairs)} of them got one same wrong label from every candidate, by class pair "
+                "(suspected label noise or classes the labels do not separate: a ceiling they make is not a "
+                "prompting problem; `finetune-spec` also asks the trained models):"
+            ),
+            Table(
+                ("gold class", "every candidate said", "examples"),
+                tuple((f"`{g}`", f"`{p}`", str(n)) for g, p, n in pairs[:MAX_CLASSES]),
+                right=(2,),
+            ),
+        ]
+        if pairs
+        else []
+    )
     listed = found.examples[:MAX_LISTED]
     rows = tuple(
         (
@@ -362,6 +386,7 @@ def _unfixed_split(found: Unfixed, texts: Mapping[str, str] | None) -> list[Bloc
     return [
         head,
         classes,
+        *agreed,
         Table(headers, rows),
         *([Para(f"({more} more in report.json.)")] if more > 0 else []),
     ]

@@ -65,6 +65,17 @@ class Unfixed:
         counts = Counter(e.gold for e in self.examples)
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
+    def same_answer_pairs(self) -> list[tuple[str, str, int]]:
+        """(gold, answer, count) over the examples every candidate answered with one same
+        label: the candidates agree against the gold label (suspected label noise or classes
+        the labels do not separate). Most first, ties by names."""
+        counts = Counter(
+            (e.gold, e.predictions[0])
+            for e in self.examples
+            if e.predictions and e.predictions[0] is not None and len(set(e.predictions)) == 1
+        )
+        return sorted(((g, str(p), n) for (g, p), n in counts.items()), key=lambda t: (-t[2], t[0], t[1]))
+
 
 def unfixed_errors(
     history: History, split: str, candidate_ids: Sequence[str], example_ids: Sequence[str]
