@@ -303,15 +303,16 @@ def fingerprint(folder: Path) -> str:
 
 
 class ClassifierEngine:
-    """Loaded classifiers by folder, shared by the gateway's calls (one load per folder)."""
+    """Loaded classifiers by folder and training record, shared by the gateway's calls (one
+    load each; a folder trained again is loaded again)."""
 
     def __init__(self) -> None:
-        self._models: dict[Path, SmallClassifier] = {}
+        self._models: dict[tuple[Path, str], SmallClassifier] = {}
         self._lock = threading.Lock()
 
     def get(self, folder: Path) -> SmallClassifier:
-        key = folder.resolve()
+        key = (folder.resolve(), fingerprint(folder))
         with self._lock:
             if key not in self._models:
-                self._models[key] = SmallClassifier.load(key)
+                self._models[key] = SmallClassifier.load(key[0])
             return self._models[key]
