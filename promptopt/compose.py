@@ -124,9 +124,12 @@ def available_retrievers(space: SearchSpace) -> SearchSpace:
     return replace(space, retrievers=keep or ("word",))
 
 
-def build_completer(paths: Paths, ledger: Ledger) -> tuple[LiteLLMGateway, Completer]:
-    """gateway -> cache (optional) -> ledger: every call is metered, hits included."""
-    gateway = LiteLLMGateway(models_dir=paths.models_dir)
+def build_completer(
+    paths: Paths, ledger: Ledger, api_bases: Mapping[str, str] | None = None
+) -> tuple[LiteLLMGateway, Completer]:
+    """gateway -> cache (optional) -> ledger: every call is metered, hits included.
+    ``api_bases``: the server of each self-hosted model string."""
+    gateway = LiteLLMGateway(models_dir=paths.models_dir, api_bases=dict(api_bases or {}))
     inner: Completer = gateway
     if paths.cache_file is not None:
         inner = CachingCompleter(gateway, DiskCache(paths.cache_file))
@@ -142,10 +145,12 @@ def open_eval(
     temperature: float,
     concurrency: int | None,
     env: Mapping[str, str],
+    api_base: str | None = None,
 ) -> EvalRun:
-    """Check the model (before any work) and build an evaluator for it."""
+    """Check the model (before any work) and build an evaluator for it (at ``api_base``, the
+    URL of a self-hosted server, when given)."""
     ledger = Ledger()
-    gateway, completer = build_completer(paths, ledger)
+    gateway, completer = build_completer(paths, ledger, {model: api_base} if api_base else None)
     gateway.check(model, env)
     workers = concurrency or (1 if local.is_local(model) else 8)
     settings = EvalSettings(model=model, temperature=temperature, concurrency=workers, seed=seed)
@@ -185,6 +190,11 @@ class OptimizeSettings:
     temperature: float = 0.0
     max_prompt_tokens: int | None = None
     ceiling_resolution: float = DEFAULT_RESOLUTION  # a plateau is a ceiling when the dev slice resolves this
+    api_base: str | None = None  # the server of a self-hosted task model (and of the proposer, if the same)
+
+    def api_bases(self) -> dict[str, str]:
+        """The gateway's model -> server map (empty: every model at its provider)."""
+        return {self.model: self.api_base} if self.api_base else {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -202,7 +212,7 @@ class OptimizeSettings:
             "temperature": self.temperature,
             "max_prompt_tokens": self.max_prompt_tokens,
             "ceiling_resolution": self.ceiling_resolution,
-        }
+        } | ({"api_base": self.api_base} if self.api_base else {})  # older run.json files stay as they were
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> OptimizeSettings:
@@ -265,6 +275,53 @@ def elapsed_before(history: History) -> float:
     return max((float(e.elapsed_s) for e in timed), default=0.0)
 
 
+# stop reason -> (the flag that sets its limit, its key in Budget.to_json())
+BUDGET_STOPS = {
+    "budget-calls": ("--budget-calls", "calls"),
+    "budget-tokens": ("--budget-tokens", "tokens"),
+    "budget-usd": ("--budget-usd", "usd"),
+    "time-limit": ("--time-limit", "seconds"),
+}
+
+
+def check_resumable(store: RunStore, before: Budget, after: Budget) -> None:
+    """A run folder continues if it has no summary yet, or if it ended on a budget whose limit
+    ``after`` raises above ``before`` (the run's budget) and no longer reaches: the search
+    goes on and the summary is written again at the new end. Anything else is refused before
+    a call is made or a file written."""
+    if not store.has("summary.json"):
+        return
+    run = store.path
+    reason = str(store.read_json("summary.json").get("stop_reason"))
+    if reason not in BUDGET_STOPS:
+        raise UsageError(
+            f"run {run} is finished: it stopped on {reason!r}, not on a budget, so there is nothing to resume",
+            hint=f"see it with: promptopt show {run}; search again with a new run: promptopt optimize",
+        )
+    flag, key = BUDGET_STOPS[reason]
+    old, new = before.to_json()[key], after.to_json()[key]
+    if new is not None and old is not None and new <= old:
+        raise UsageError(
+            f"run {run} stopped on {reason} ({flag} {old}); resuming with {flag} {new} would stop it again at once",
+            hint=f"raise it: promptopt resume {run} {flag} N, with N above {old}",
+        )
+    totals = restored_ledger(store).totals
+    elapsed = elapsed_before(History.load(store))
+    still = after.exceeded(totals, elapsed)
+    if still is not None:
+        spent = {
+            "budget-calls": f"{totals.calls - totals.cached_calls} live calls",
+            "budget-tokens": f"{totals.live_tokens:,} tokens",
+            "budget-usd": f"${totals.usd or 0:.4f}",
+            "time-limit": f"{elapsed:.0f} s",
+        }[still]
+        still_flag, still_key = BUDGET_STOPS[still]
+        raise UsageError(
+            f"run {run} has spent {spent}; its {still_flag} ({after.to_json()[still_key]}) would stop it again at once",
+            hint=f"raise it: promptopt resume {run} {still_flag} N, with N above what is spent",
+        )
+
+
 @dataclass
 class OptimizeRun:
     optimizer: Optimizer
@@ -324,7 +381,7 @@ def open_optimize(
 ) -> OptimizeRun:
     """Build the loop for a new or resumed run folder (``store``), checking both models first."""
     ledger = restored_ledger(store)
-    gateway, metered = build_completer(paths, ledger)
+    gateway, metered = build_completer(paths, ledger, settings.api_bases())
     check_models(settings, gateway, env)
     return assemble_optimize(
         task,
@@ -352,7 +409,7 @@ def assemble_optimize(
     """The loop over an already metered completer (``ledger`` must record its calls). Tests
     pass a fake completer here; :func:`open_optimize` passes the real gateway stack."""
     dev, test = optimize_slices(task, settings)
-    history = History.load(store, max_prompt_tokens=settings.max_prompt_tokens)
+    history = History.load(store, max_prompt_tokens=settings.max_prompt_tokens, retry_failed=True)
     gate = BudgetedCompleter(
         metered, ledger, settings.budget, clock=clock, started=clock() - elapsed_before(history)
     )

@@ -91,7 +91,9 @@ class FakeCompleter:
 
     ``usd_per_call``: the price of each call (None: unpriced). ``seconds_per_call``: how far
     each call advances :meth:`clock` (give it to the optimizer as its clock: time limits
-    without waiting), and each call's latency. ``kill_after``: SIGKILL this process at that
+    without waiting), and each call's latency. ``hold_s``: real seconds each call stays open
+    (outside the lock, so concurrent calls overlap; ``max_in_flight`` says how many did).
+    ``kill_after``: SIGKILL this process at that
     call (a crash mid-run). ``model_fingerprint``: what :meth:`fingerprint` returns (a local
     model's weights; part of the completion cache's key). Prompt tokens are ``prompt_tokens``,
     else a quarter of the characters sent. Thread-safe; the handler runs outside the lock."""
@@ -105,6 +107,9 @@ class FakeCompleter:
     prompt_tokens: int | None = None
     now: float = 0.0
     calls: int = 0
+    hold_s: float = 0.0
+    in_flight: int = 0
+    max_in_flight: int = 0
     seen: list[CompletionRequest] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -121,7 +126,15 @@ class FakeCompleter:
             self.seen.append(request)
             if self.kill_after is not None and self.calls >= self.kill_after:
                 os.kill(os.getpid(), signal.SIGKILL)
-        text = self.handler(request)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.hold_s:
+                time.sleep(self.hold_s)
+            text = self.handler(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         chars = sum(len(content) for _, content in request.messages)
         return CompletionResponse(
             text=text,

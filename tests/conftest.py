@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.servers import ModelServer
+
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_LOCAL_MODEL = "local/qwen2.5-0.5b-instruct"
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 Invoke = Callable[..., Any]
@@ -79,3 +82,15 @@ def invoke() -> Invoke:
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[ModelServer]:
+    """The embedded model behind llama-cpp-python's OpenAI-compatible server on 127.0.0.1,
+    started once for the session and stopped after: reach it as ``openai/served`` with
+    ``--api-base model_server.base_url``."""
+    from promptopt.llm import local
+
+    path = local.resolve(DEFAULT_LOCAL_MODEL, local.default_models_dir()).path
+    with ModelServer(path, alias="served") as server:
+        yield server

@@ -110,6 +110,14 @@ CacheOnlyOpt = Annotated[
         "--cache-dir", help="Use a completion cache in this folder (default: no cache, every call is live)."
     ),
 ]
+ApiBaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base",
+        help="Base URL of the server that answers the model, e.g. http://127.0.0.1:8000/v1 for a "
+        "self-hosted OpenAI-compatible server (model: openai/<served name>; no key needed).",
+    ),
+]
 ConcurrencyOpt = Annotated[
     int | None, typer.Option(help="Calls in flight (default: 1 for local/, 8 otherwise).")
 ]

@@ -25,6 +25,14 @@ from promptopt.cli.progress import run_with_progress
 from promptopt.cli.tables import print_verify
 from promptopt.errors import UsageError
 
+ArtifactApiBaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base",
+        help="The model's server, overriding the one the artifact records (a self-hosted model that moved).",
+    ),
+]
+
 
 @dataclass(frozen=True)
 class PredictArgs:
@@ -37,6 +45,7 @@ class PredictArgs:
     models_dir: Path | None
     cache_dir: Path | None
     concurrency: int | None
+    api_base: str | None = None
 
 
 @app.command("predict")
@@ -55,16 +64,30 @@ def predict_cmd(
     models_dir: ModelsDirOpt = None,
     cache_dir: CacheOnlyOpt = None,
     concurrency: ConcurrencyOpt = None,
+    api_base: ArtifactApiBaseOpt = None,
 ) -> None:
     """Classify a file of inputs with an exported artifact (JSONL out: row, id, prediction, status)."""
     args = PredictArgs(
-        artifact, input_file, out_file, text_field, id_field, force, models_dir, cache_dir, concurrency
+        artifact,
+        input_file,
+        out_file,
+        text_field,
+        id_field,
+        force,
+        models_dir,
+        cache_dir,
+        concurrency,
+        api_base,
     )
     run_guarded(lambda: _predict(args))
 
 
 def _load_runtime(
-    artifact: Path, models_dir: Path | None, cache_dir: Path | None, concurrency: int | None
+    artifact: Path,
+    models_dir: Path | None,
+    cache_dir: Path | None,
+    concurrency: int | None,
+    api_base: str | None = None,
 ) -> Any:
     from promptopt.production import runtime
 
@@ -74,7 +97,11 @@ def _load_runtime(
         )
     paths = cli_paths(None, models_dir, cache_dir, use_cache=cache_dir is not None)
     loaded = runtime.load(
-        artifact, models_dir=paths.models_dir, cache_file=paths.cache_file, concurrency=concurrency
+        artifact,
+        models_dir=paths.models_dir,
+        cache_file=paths.cache_file,
+        concurrency=concurrency,
+        api_base=api_base,
     )
     with err.status(f"checking model {loaded.model}…"):
         loaded.check(os.environ)
@@ -90,7 +117,7 @@ def _predict(args: PredictArgs) -> None:
             f"{args.out_file} already exists", hint="pass --force to overwrite it, or another --out"
         )
     inputs = predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
-    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency)
+    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base)
     with err.status(f"classifying {len(inputs)} inputs with {loaded.model}…"):
         predictions = loaded.predict_many([row.text for row in inputs])
     rows = predict_io.output_rows(inputs, predictions)
@@ -120,6 +147,7 @@ class VerifyArgs:
     cache_dir: Path | None
     concurrency: int | None
     json_out: Path | None
+    api_base: str | None = None
 
 
 @app.command("verify")
@@ -137,9 +165,12 @@ def verify_cmd(
     cache_dir: CacheOnlyOpt = None,
     concurrency: ConcurrencyOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
+    api_base: ArtifactApiBaseOpt = None,
 ) -> None:
     """Rescore through an artifact and compare with the run, example by example (exit 1 on any mismatch)."""
-    args = VerifyArgs(artifact, task, split, limit, data_dir, models_dir, cache_dir, concurrency, json_out)
+    args = VerifyArgs(
+        artifact, task, split, limit, data_dir, models_dir, cache_dir, concurrency, json_out, api_base
+    )
     run_guarded(lambda: _verify(args))
 
 
@@ -154,7 +185,7 @@ def _verify(args: VerifyArgs) -> None:
             f"--limit must be at least 1 (seen: {args.limit})", hint="drop --limit to rescore every example"
         )
     paths = cli_paths(args.data_dir, args.models_dir)
-    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency)
+    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base)
     with err.status("loading the task…"):
         task = load_task(args.task, search_dirs=paths.task_dirs, data_dir=paths.data_dir)
     plan = verify.plan(loaded.artifact, task, split=args.split, limit=args.limit)

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from promptopt.cli.app import (
     DEFAULT_MODEL,
+    ApiBaseOpt,
     CacheDirOpt,
     DataDirOpt,
     ModelsDirOpt,
@@ -68,6 +69,7 @@ class OptimizeArgs:
     runs_dir: Path
     max_prompt_tokens: int | None = None
     ceiling_points: float = 5.0
+    api_base: str | None = None
 
 
 @app.command("optimize")
@@ -129,6 +131,7 @@ def optimize_cmd(
         Path | None, typer.Option(help="Run folder (default: runs/<time>-<task>-<id>).")
     ] = None,
     runs_dir: RunsDirOpt = Path("runs"),
+    api_base: ApiBaseOpt = None,
 ) -> None:
     """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
@@ -152,6 +155,7 @@ def optimize_cmd(
         runs_dir,
         max_prompt_tokens,
         ceiling_points,
+        api_base,
     )
     run_guarded(lambda: _optimize(args))
 
@@ -233,6 +237,7 @@ def _optimize(args: OptimizeArgs) -> None:
         max_trials=args.max_trials,
         max_prompt_tokens=args.max_prompt_tokens,
         ceiling_resolution=args.ceiling_points / 100,
+        api_base=args.api_base,
         space=compose.available_retrievers(
             SearchSpace(
                 k_choices=_parse_k_choices(args.k_choices),
@@ -247,7 +252,8 @@ def _optimize(args: OptimizeArgs) -> None:
     settings = replace(settings, space=compose.fit_space(settings.space, task))
     compose.check_prompt_cap(task, settings)
     with err.status(f"checking model {settings.model}…"):
-        compose.check_models(settings, LiteLLMGateway(models_dir=paths.models_dir), os.environ)
+        gateway = LiteLLMGateway(models_dir=paths.models_dir, api_bases=settings.api_bases())
+        compose.check_models(settings, gateway, os.environ)
     dev, test = compose.optimize_slices(task, settings)
     path = args.run_dir or new_run_dir(args.runs_dir, task.name)
     store = RunStore.create(path, {"run_id": path.name, **compose.new_run_info(task, settings, dev, test)})
@@ -265,10 +271,17 @@ def resume_cmd(
     models_dir: ModelsDirOpt = None,
     cache_dir: CacheDirOpt = None,
     no_cache: NoCacheOpt = False,
+    api_base: Annotated[
+        str | None,
+        typer.Option(
+            "--api-base", help="The model's server, when it moved (default: the run's own --api-base)."
+        ),
+    ] = None,
 ) -> None:
-    """Continue an interrupted run where it stopped (budgets may be raised)."""
+    """Continue a run where it stopped: after an interruption, or after a budget stop with a
+    larger budget (the summary is written again at the new end)."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
-    run_guarded(lambda: _resume(run, budget, data_dir, models_dir, cache_dir, not no_cache))
+    run_guarded(lambda: _resume(run, budget, data_dir, models_dir, cache_dir, not no_cache, api_base))
 
 
 def _resume(
@@ -278,22 +291,22 @@ def _resume(
     models_dir: Path | None,
     cache_dir: Path | None,
     use_cache: bool,
+    api_base: str | None = None,
 ) -> None:
     from promptopt import compose
     from promptopt.llm.budget import Budget
     from promptopt.run.reader import check_same_data, open_store
 
     store = open_store(run)
-    if store.has("summary.json"):
-        raise UsageError(
-            f"run {run} is finished (it has a summary.json); there is nothing to resume",
-            hint=f"see it with: promptopt show {run}",
-        )
     info = store.read_json("run.json")
-    settings = compose.OptimizeSettings.from_json(info["settings"])
+    stored = settings = compose.OptimizeSettings.from_json(info["settings"])
     raised = {k: v for k, v in budget.items() if v is not None}
     if raised:
         settings = replace(settings, budget=Budget(**{**settings.budget.to_json(), **raised}))
+    if api_base is not None:
+        settings = replace(settings, api_base=api_base)
+    compose.check_resumable(store, stored.budget, settings.budget)
+    if raised or api_base is not None:
         store.write_json("run.json", {**info, "settings": settings.to_json()})
     paths = cli_paths(data_dir, models_dir, cache_dir, use_cache)
     with err.status("loading the task…"):
@@ -314,6 +327,9 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
     if run.seed_text:
         err.print(run.seed_text, highlight=False)
     out.print(f"run folder: {store.path}")
+    if store.has("summary.json"):  # a budget stop, resumed with more: the new end writes another
+        kept = store.set_aside("summary.json")
+        err.print(f"continuing after the budget stop; the earlier summary is kept as {kept.name}")
     try:
         with ctrl_c, display:
             summary = run.optimizer.run()

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from promptopt.cli.app import (
     DEFAULT_MODEL,
+    ApiBaseOpt,
     CacheDirOpt,
     DataDirOpt,
     ModelsDirOpt,
@@ -104,6 +105,7 @@ class EvalArgs:
     use_cache: bool
     json_out: Path | None
     records_out: Path | None
+    api_base: str | None = None
 
 
 @app.command("eval")
@@ -146,6 +148,7 @@ def eval_cmd(
     records_out: Annotated[
         Path | None, typer.Option("--records", help="Write one JSON line per example here.")
     ] = None,
+    api_base: ApiBaseOpt = None,
 ) -> None:
     """Score one prompt (zero-shot or with K demos) on a split of a task."""
     args = EvalArgs(
@@ -167,6 +170,7 @@ def eval_cmd(
         not no_cache,
         json_out,
         records_out,
+        api_base,
     )
     run_guarded(lambda: _eval(args))
 
@@ -218,6 +222,7 @@ def _eval(args: EvalArgs) -> None:
             temperature=args.temperature,
             concurrency=args.concurrency,
             env=os.environ,
+            api_base=args.api_base,
         )
     result = run_with_progress(run, candidate, examples, task.name, args.split)
     summary = EvalSummary.of(task, args.split, args.model, candidate, result, run.ledger.totals)

@@ -158,10 +158,11 @@ class Evaluator:
         start = time.perf_counter()
         parser = LabelParser(self.labels, candidate.output_format)
         records: list[ExampleRecord] = []
-        consecutive = 0
-        for record in self._records(candidate, examples, parser):
+        consecutive = unreachable = 0
+        for record, kind in self._records(candidate, examples, parser):
             records.append(record)
             consecutive = consecutive + 1 if record.status == "error" else 0
+            unreachable += kind == "transient"
             if on_record is not None:
                 on_record(record)
             if consecutive >= self.settings.max_consecutive_errors:
@@ -170,6 +171,12 @@ class Evaluator:
                     f" last error: {record.error}",
                     hint="check the provider (rate limits, outage, context size) and retry",
                 )
+        if records and unreachable == len(records):  # a score of nothing is no result
+            raise ProviderError(
+                f"every call failed ({unreachable} of {len(records)}) for model {self.settings.model!r}"
+                f" after its retries; last error: {records[-1].error}",
+                hint="check that the model's server is up and reachable (--api-base), and its key",
+            )
         outcomes = [Outcome(r.gold, r.prediction) for r in records if r.status != "error"]
         return EvalResult(
             candidate_id=candidate.id,
@@ -180,13 +187,14 @@ class Evaluator:
 
     def _records(
         self, candidate: Candidate, examples: Sequence[Example], parser: LabelParser
-    ) -> Iterator[ExampleRecord]:
+    ) -> Iterator[tuple[ExampleRecord, str | None]]:
+        """Each example's record, in order, with the kind of a failed call (else None)."""
         if self.settings.concurrency <= 1:
             for example in examples:
                 yield self._one(candidate, example, parser)
             return
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            futures: list[Future[ExampleRecord]] = [
+            futures: list[Future[tuple[ExampleRecord, str | None]]] = [
                 pool.submit(self._one, candidate, e, parser) for e in examples
             ]
             try:
@@ -196,30 +204,15 @@ class Evaluator:
                 for future in futures:
                     future.cancel()
 
-    def _one(self, candidate: Candidate, example: Example, parser: LabelParser) -> ExampleRecord:
+    def _one(
+        self, candidate: Candidate, example: Example, parser: LabelParser
+    ) -> tuple[ExampleRecord, str | None]:
         start = self.clock()
         request, size = self.sized_request(candidate, example.text)
         try:
             response = self.completer.complete(request)
         except CallError as exc:
-            return ExampleRecord(
-                example.id,
-                example.label,
-                None,
-                "",
-                False,
-                "error",
-                0,
-                0,
-                0.0,
-                None,
-                False,
-                error=exc.what,
-                wall_s=self.clock() - start,
-                data_chars=size.data_chars,
-                other_chars=size.other_chars,
-                messages=size.messages,
-            )
+            return self._failed(example, exc, size, start), exc.kind
         prediction = parser.parse(response.text)
         status = "ok" if prediction is not None else "invalid"
         return ExampleRecord(
@@ -235,6 +228,26 @@ class Evaluator:
             usd=response.usd,
             cached=response.cached,
             live_latency_s=response.live_latency_s,
+            wall_s=self.clock() - start,
+            data_chars=size.data_chars,
+            other_chars=size.other_chars,
+            messages=size.messages,
+        ), None
+
+    def _failed(self, example: Example, exc: CallError, size: PromptSize, start: float) -> ExampleRecord:
+        return ExampleRecord(
+            example.id,
+            example.label,
+            None,
+            "",
+            False,
+            "error",
+            0,
+            0,
+            0.0,
+            None,
+            False,
+            error=exc.what,
             wall_s=self.clock() - start,
             data_chars=size.data_chars,
             other_chars=size.other_chars,

@@ -11,6 +11,7 @@ the same evaluator and gate as a prompt. Every other model string goes to LiteLL
 from __future__ import annotations
 
 import atexit
+import email.utils
 import logging
 import os
 import random
@@ -18,12 +19,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlparse
 
-from promptopt.errors import CredentialsError, ModelError, ProviderError
+from promptopt.errors import CredentialsError, ModelError, ProviderError, UsageError
 from promptopt.llm import classifier, local
 from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
 
@@ -34,13 +37,19 @@ _NO_KEY_PROVIDERS = {"ollama", "ollama_chat"}  # these default to http://localho
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter on rate limits, timeouts and transient 5xx."""
+    """Retries of rate limits (429), timeouts, dropped connections and 5xx answers: the
+    server's ``Retry-After`` when given, else exponential backoff with full jitter."""
 
     attempts: int = 5
     base_s: float = 1.0
     max_s: float = 30.0
+    max_retry_after_s: float = 120.0  # a server's Retry-After is honoured up to this
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None = None) -> float:
+        """Seconds before the next attempt: the server's ``Retry-After`` when it sent one (up
+        to ``max_retry_after_s``), else exponential backoff with full jitter."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after_s)
         return rng.uniform(0, min(self.max_s, self.base_s * 2 ** (attempt - 1)))
 
 
@@ -150,18 +159,29 @@ class LiteLLMGateway:
     I/O; LiteLLM is imported on first use. ``check`` validates a model before any work."""
 
     models_dir: Path = field(default_factory=local.default_models_dir)
+    # model string -> the base URL of the server that answers it (a self-hosted OpenAI-compatible
+    # server: ``openai/<name>`` with ``http://host:port/v1``); other models go to their provider
+    api_bases: Mapping[str, str] = field(default_factory=dict)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     _local_files: dict[str, local.LocalFile] = field(default_factory=dict)
+    _keyless: set[str] = field(default_factory=set)  # self-hosted models called without an API key
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        for model, base in self.api_bases.items():
+            check_api_base(base, model)
 
     def fingerprint(self, model: str) -> str:
         """What identifies the weights behind a model string, for the completion cache: a
-        local file's fingerprint, a classifier's training record; "" for remote models."""
+        local file's fingerprint, a classifier's training record, the server of a self-hosted
+        model; "" for other remote models."""
         if classifier.is_classifier(model):
             return classifier.fingerprint(Path(model.removeprefix(classifier.PREFIX)))
+        if model in self.api_bases:
+            return f"api_base={self.api_bases[model]}"
         return self._local_file(model).fingerprint if local.is_local(model) else ""
 
     def check(self, model: str, env: Mapping[str, str]) -> None:
@@ -177,6 +197,11 @@ class LiteLLMGateway:
         if provider in _NO_KEY_PROVIDERS:
             return
         missing = _missing_keys(_litellm(), model, env)
+        if missing and model in self.api_bases:  # a self-hosted server rarely wants a key
+            log.info("%s at %s: %s not set, calling without a key", model, self.api_bases[model], missing[0])
+            with self._lock:
+                self._keyless.add(model)
+            return
         if missing:
             raise CredentialsError(
                 f"model {model!r} (provider {provider!r}) needs {', '.join(missing)}, which is not set",
@@ -210,7 +235,7 @@ class LiteLLMGateway:
                 if exc.kind != "transient" or attempt == self.retry.attempts:
                     exc.attempts = attempt
                     raise
-                delay = self.retry.delay(attempt, self.rng)
+                delay = self.retry.delay(attempt, self.rng, exc.retry_after)
                 log.warning(
                     "%s: %s; retry %d/%d in %.1fs",
                     request.model,
@@ -238,10 +263,17 @@ class LiteLLMGateway:
             kwargs["seed"] = request.seed
         if local.is_local(request.model):
             kwargs["api_base"] = str(self._local_file(request.model).path)
+        elif request.model in self.api_bases:
+            kwargs["api_base"] = self.api_bases[request.model]
+            if request.model in self._keyless:
+                kwargs["api_key"] = "no-key"  # the OpenAI client insists on one; the server ignores it
         try:
             return litellm.completion(**kwargs)
         except Exception as exc:
-            raise _translate(litellm, request.model, exc) from exc
+            translated = _translate(litellm, request.model, exc)
+            if translated is None:  # not a provider's error: a bug raises, it never becomes data
+                raise
+            raise translated from exc
 
     def _response(
         self, request: CompletionRequest, raw: Any, seconds: float, attempts: int
@@ -273,6 +305,21 @@ class LiteLLMGateway:
         return float(p) + float(c)
 
 
+def check_api_base(base: str, model: str) -> None:
+    """An API base must be an http(s) URL; a local model needs none."""
+    if local.is_local(model) or classifier.is_classifier(model):
+        raise UsageError(
+            f"--api-base {base!r} was given for {model!r}, which runs in this process",
+            hint="drop --api-base, or name the served model as openai/<name>",
+        )
+    url = urlparse(base)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise UsageError(
+            f"--api-base must be an http(s) URL (seen: {base!r})",
+            hint="for an OpenAI-compatible server: --api-base http://127.0.0.1:8000/v1",
+        )
+
+
 def _missing_keys(litellm: ModuleType, model: str, env: Mapping[str, str]) -> list[str]:
     found = litellm.validate_environment(model)
     return [k for k in found.get("missing_keys", []) if not env.get(k)]
@@ -295,9 +342,10 @@ _PER_EXAMPLE = (
 )
 
 
-def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception:
+def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception | None:
     """Map a LiteLLM (or engine) error to: a retryable CallError, a per-example CallError, or
-    a systemic error that stops the work."""
+    a systemic error that stops the work. None for an exception that is no provider's error
+    (a bug): it is raised unchanged."""
     if isinstance(exc, ModelError):
         return exc
     name = type(exc).__name__
@@ -311,8 +359,10 @@ def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception:
             f"unknown model {model!r}: the provider does not know it ({exc})",
             hint="check the model name against the provider's list",
         )
-    if any(isinstance(exc, getattr(litellm, n, ())) for n in _TRANSIENT):
-        return CallError(f"{name}: {exc}", kind="transient")
+    status = getattr(exc, "status_code", None)
+    server_side = isinstance(status, int) and status >= 500
+    if server_side or any(isinstance(exc, getattr(litellm, n, ())) for n in _TRANSIENT):
+        return CallError(f"{name}: {exc}", kind="transient", retry_after=_retry_after(exc))
     if any(isinstance(exc, getattr(litellm, n, ())) for n in _PER_EXAMPLE) or isinstance(exc, ValueError):
         return CallError(f"{name}: {exc}", kind="request")
     if isinstance(exc, litellm.APIError):
@@ -320,4 +370,25 @@ def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception:
             f"model {model!r}: provider error {name}: {exc}",
             hint="retry later or check the provider's status",
         )
-    return CallError(f"{name}: {exc}", kind="request")
+    return None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """The seconds a server asked to wait (``Retry-After``: seconds or an HTTP date), if any."""
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    ):
+        value = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
+        if value is None:
+            continue
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(str(value))
+        except (TypeError, ValueError):
+            continue
+        return (when - datetime.now(when.tzinfo or UTC)).total_seconds()
+    return None

@@ -73,10 +73,19 @@ class CallError(PromptoptError):
 
     exit_code = 7
 
-    def __init__(self, what: str, *, kind: str, attempts: int = 1, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        kind: str,
+        attempts: int = 1,
+        hint: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(what, hint=hint)
         self.kind = kind
         self.attempts = attempts
+        self.retry_after = retry_after  # seconds the server asked to wait before a retry
 
 
 class Completer(Protocol):

@@ -148,6 +148,12 @@ class Runtime:
                 if on_prediction is not None:
                     on_prediction(outcome)
                 _check_failures(results, limit, self.model)
+        if results and all(p.status == "error" for p in results):  # no result at all
+            raise ProviderError(
+                f"every call failed ({len(results)} of {len(results)}) for model {self.model!r};"
+                f" last error: {results[-1].error}",
+                hint="check that the model's server is up and reachable (--api-base), and its key",
+            )
         return results
 
     def evaluate(
@@ -166,10 +172,14 @@ def _check_failures(results: Sequence[Prediction], limit: int, model: str) -> No
         )
 
 
-def model_door(models_dir: Path | None, cache_file: Path | None) -> tuple[LiteLLMGateway, Completer]:
+def model_door(
+    models_dir: Path | None, cache_file: Path | None, api_bases: Mapping[str, str] | None = None
+) -> tuple[LiteLLMGateway, Completer]:
     """The gateway (LiteLLM, or llama.cpp in-process for ``local/``), behind an optional
-    completion cache."""
-    gateway = LiteLLMGateway(models_dir=models_dir or local.default_models_dir())
+    completion cache. ``api_bases``: the server of each self-hosted model string."""
+    gateway = LiteLLMGateway(
+        models_dir=models_dir or local.default_models_dir(), api_bases=dict(api_bases or {})
+    )
     if cache_file is None:
         return gateway, gateway
     return gateway, CachingCompleter(gateway, DiskCache(cache_file))
@@ -183,20 +193,24 @@ def load(
     models_dir: Path | None = None,
     cache_file: Path | None = None,
     concurrency: int | None = None,
+    api_base: str | None = None,
 ) -> Runtime:
     """Read and verify an artifact (format, content hash, embeddings) and build its runtime.
 
     ``completer``: call models through this instead of the LiteLLM gateway (tests, or a
     custom stack). ``embedder``: query embeddings for a MiniLM pool (default: the packaged
     MiniLM model, loaded on first use). ``cache_file``: a completion cache (off by default).
-    ``concurrency``: calls in flight (default 1 for ``local/`` models, else 8). No model call
-    and no embedding happens here.
+    ``concurrency``: calls in flight (default 1 for ``local/`` models, else 8). ``api_base``:
+    the model's server, overriding the one the artifact records (a self-hosted model that
+    moved). No model call and no embedding happens here.
     """
     artifact = read_artifact(Path(path))
     candidate = _candidate(artifact)
     gateway: LiteLLMGateway | None = None
     if completer is None:
-        gateway, completer = model_door(models_dir, cache_file)
+        base = api_base or artifact.model.get("api_base")
+        bases = {str(artifact.model["name"]): str(base)} if base else None
+        gateway, completer = model_door(models_dir, cache_file, bases)
     ledger = Ledger()
     evaluator = Evaluator(
         completer=MeteredCompleter(completer, ledger),

@@ -32,14 +32,23 @@ class History:
     max_prompt_tokens: int | None = None
 
     @staticmethod
-    def load(store: RunStore, *, max_prompt_tokens: int | None = None) -> History:
+    def load(store: RunStore, *, max_prompt_tokens: int | None = None, retry_failed: bool = False) -> History:
+        """The history on disk. ``retry_failed`` (a resumed run): calls that failed before
+        are left out, so they are made again; the answer a retry gets replaces the failure."""
         history = History(store, max_prompt_tokens=max_prompt_tokens)
         for row in store.read("candidates"):
             candidate = Candidate.from_json(row)
             history.candidates.setdefault(candidate.id, candidate)
         for row in store.read("evaluations"):
             bucket = history.records[(row["candidate_id"], row["split"])]
-            bucket.setdefault(row["example_id"], ExampleRecord.from_json(row))
+            record = ExampleRecord.from_json(row)
+            known = bucket.get(record.example_id)
+            if known is None or (known.status == "error" and record.status != "error"):
+                bucket[record.example_id] = record
+        if retry_failed:
+            for bucket in history.records.values():
+                for example_id in [i for i, r in bucket.items() if r.status == "error"]:
+                    del bucket[example_id]
         history.events.extend(event_from_json(row) for row in store.read("events"))
         return history
 

@@ -61,6 +61,12 @@ class RunInfo:
         return str(self.settings.get("model", "?"))
 
     @property
+    def api_base(self) -> str | None:
+        """The server of a self-hosted task model (``--api-base``), if the run named one."""
+        value = self.settings.get("api_base")
+        return None if value is None else str(value)
+
+    @property
     def seed(self) -> int:
         return int(self.settings.get("seed", 0))
 

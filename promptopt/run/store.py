@@ -133,6 +133,14 @@ class RunStore:
     def has(self, name: str) -> bool:
         return (self.path / name).is_file()
 
+    def set_aside(self, name: str) -> Path:
+        """Rename ``name`` to ``<stem>.previous<suffix>`` (replacing an older one); returns the
+        new path. A resumed run's old summary goes there until the new end writes another."""
+        source = self.path / name
+        target = source.with_name(f"{source.stem}.previous{source.suffix}")
+        source.replace(target)
+        return target
+
 
 def _drop_torn_tail(path: Path) -> None:
     """Cut a partial last line (left by a killed writer) so the file stays valid JSONL."""

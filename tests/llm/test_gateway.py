@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from promptopt.errors import CredentialsError, ModelError, ProviderError
+from promptopt.errors import CredentialsError, ModelError, ProviderError, UsageError
 from promptopt.llm.gateway import LiteLLMGateway, RetryPolicy, _litellm, _translate
 from promptopt.llm.types import CallError, CompletionRequest
 
@@ -115,9 +115,82 @@ def test_litellm_errors_translate_to_the_right_family() -> None:
     assert isinstance(_translate(litellm, model, auth), CredentialsError)
     assert isinstance(_translate(litellm, model, missing), ModelError)
     assert _translate(litellm, model, window).kind == "request"  # type: ignore[union-attr]
+    for status in (500, 502, 503, 504, 529):  # any 5xx is the server's trouble: retried
+        server = _translate(litellm, model, litellm.APIError(status, "boom", provider, model))
+        assert isinstance(server, CallError) and server.kind == "transient", status
     assert isinstance(
-        _translate(litellm, model, litellm.APIError(500, "boom", provider, model)), (CallError, ProviderError)
+        _translate(litellm, model, litellm.APIError(418, "teapot", provider, model)), ProviderError
     )
+
+
+def test_a_generic_5xx_is_retried_until_it_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    litellm = _litellm()
+    sleeps: list[float] = []
+    gateway = _gateway(sleeps)
+    answers: list[Any] = [litellm.APIError(500, "boom", "openai", "gpt-4o-mini"), _raw("ok")]
+
+    def completion(**kwargs: Any) -> Any:
+        item = answers.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    response = gateway.complete(REQUEST)
+    assert response.text == "ok" and response.attempts == 2 and len(sleeps) == 1
+
+
+def test_a_servers_retry_after_sets_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    litellm = _litellm()
+    sleeps: list[float] = []
+    gateway = _gateway(sleeps)
+    limited = litellm.RateLimitError("slow down", llm_provider="openai", model="gpt-4o-mini")
+    limited.litellm_response_headers = {"retry-after": "7"}
+    answers: list[Any] = [limited, _raw("ok")]
+
+    def completion(**kwargs: Any) -> Any:
+        item = answers.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    assert gateway.complete(REQUEST).text == "ok" and sleeps == [7.0]
+    assert RetryPolicy(max_retry_after_s=60).delay(1, random.Random(0), 3600) == 60  # capped
+
+
+def test_an_exception_that_is_no_providers_error_is_raised_not_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug (here a KeyError) must stop the work: as a per-example failure it would become data."""
+    litellm = _litellm()
+
+    def completion(**kwargs: Any) -> Any:
+        raise KeyError("choices")
+
+    monkeypatch.setattr(litellm, "completion", completion)
+    with pytest.raises(KeyError):
+        _gateway([]).complete(REQUEST)
+
+
+def test_an_api_base_names_a_self_hosted_server_that_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    litellm = _litellm()
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(litellm, "completion", lambda **kwargs: seen.append(kwargs) or _raw("ok"))
+    gateway = LiteLLMGateway(api_bases={"openai/served": "http://127.0.0.1:9/v1"})
+    gateway.check("openai/served", env={})  # no OPENAI_API_KEY: fine for a self-hosted server
+    gateway.complete(CompletionRequest(model="openai/served", messages=(("user", "hi"),)))
+    assert seen[0]["api_base"] == "http://127.0.0.1:9/v1" and seen[0]["api_key"]
+    assert (
+        gateway.fingerprint("openai/served") == "api_base=http://127.0.0.1:9/v1"
+    )  # the cache keys by server
+    with pytest.raises(CredentialsError):  # other models still need their key
+        gateway.check("openai/gpt-4o-mini", env={})
+    for bad in ("127.0.0.1:8000", "ftp://host/v1", "http://"):
+        with pytest.raises(UsageError, match="--api-base must be an http"):
+            LiteLLMGateway(api_bases={"openai/served": bad})
+    with pytest.raises(UsageError, match="runs in this process"):
+        LiteLLMGateway(api_bases={"local/qwen2.5-0.5b-instruct": "http://127.0.0.1:9/v1"})
 
 
 def test_prices_come_from_the_bundled_map_and_unknown_is_none() -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from promptopt.compose import OptimizeRun, OptimizeSettings
+from promptopt.compose import OptimizeRun, OptimizeSettings, check_resumable
+from promptopt.errors import UsageError
 from promptopt.llm.budget import Budget
 from promptopt.llm.cache import DiskCache
 from promptopt.run.events import BudgetTight, Evaluated, Event, Slot, SlotFailed
@@ -268,9 +269,31 @@ def test_a_run_stopped_by_its_budget_continues_with_a_larger_one(tmp_path: Path)
     path = tmp_path / "run"
     first = open_run(path, replace(SETTINGS, budget=Budget(calls=150)), topics()).optimizer.run()
     assert first.stop_reason == "budget-calls"
-    (path / "summary.json").unlink()  # what `promptopt resume --budget-calls` allows on an ended run
+    store = RunStore.open(path)
+    with pytest.raises(
+        UsageError, match=r"\(--budget-calls 150\); resuming with --budget-calls 150 would stop"
+    ):
+        check_resumable(store, Budget(calls=150), Budget(calls=150))
+    with pytest.raises(
+        UsageError, match=r"has spent [0-9,]+ tokens; its --budget-tokens \(10\) would stop it"
+    ):
+        check_resumable(store, Budget(calls=150), Budget(calls=400, tokens=10))
+    check_resumable(store, Budget(calls=150), Budget(calls=400))
     second = open_run(path, replace(SETTINGS, budget=Budget(calls=400)), topics(), new=False).optimizer.run()
     assert second.evaluations > first.evaluations and second.calls <= 400
+    rewritten = json.loads((path / "summary.json").read_text())
+    assert rewritten["calls"] == second.calls == len(rows(path, "ledger"))
+    keys = Counter((r["candidate_id"], r["split"], r["example_id"]) for r in rows(path, "evaluations"))
+    assert max(keys.values()) == 1, "an example was scored twice"
+
+
+def test_a_run_that_ended_on_its_own_is_not_resumed(tmp_path: Path) -> None:
+    path = tmp_path / "run"
+    assert (
+        open_run(path, replace(SETTINGS, max_trials=3), topics()).optimizer.run().stop_reason == "max-trials"
+    )
+    with pytest.raises(UsageError, match="it stopped on 'max-trials', not on a budget"):
+        check_resumable(RunStore.open(path), Budget(), Budget(calls=10_000))
 
 
 def test_local_moves_walk_the_incumbents_neighbourhood_and_inform_the_sampler(tmp_path: Path) -> None:

@@ -171,7 +171,7 @@ def _model(source: FinishedRun, labels: Sequence[str]) -> dict[str, Any]:
         "max_tokens": request.max_tokens,
         "seed": request.seed,
         "stop": list(request.stop),
-    }
+    } | ({"api_base": info.api_base} if info.api_base else {})  # only a self-hosted model's run has one
 
 
 def _output(candidate: Candidate, labels: Sequence[str]) -> dict[str, Any]:
