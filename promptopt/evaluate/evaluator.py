@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -157,10 +157,10 @@ class Evaluator:
     ) -> EvalResult:
         start = time.perf_counter()
         parser = LabelParser(self.labels, candidate.output_format)
-        records: list[ExampleRecord] = []
+        found: dict[int, ExampleRecord] = {}
         consecutive = unreachable = 0
-        for record, kind in self._records(candidate, examples, parser):
-            records.append(record)
+        for index, (record, kind) in self._records(candidate, examples, parser):
+            found[index] = record
             consecutive = consecutive + 1 if record.status == "error" else 0
             unreachable += kind == "transient"
             if on_record is not None:
@@ -171,6 +171,7 @@ class Evaluator:
                     f" last error: {record.error}",
                     hint="check the provider (rate limits, outage, context size) and retry",
                 )
+        records = [found[i] for i in sorted(found)]  # in the examples' order, whatever the calls' order
         if records and unreachable == len(records):  # a score of nothing is no result
             raise ProviderError(
                 f"every call failed ({unreachable} of {len(records)}) for model {self.settings.model!r}"
@@ -187,19 +188,21 @@ class Evaluator:
 
     def _records(
         self, candidate: Candidate, examples: Sequence[Example], parser: LabelParser
-    ) -> Iterator[tuple[ExampleRecord, str | None]]:
-        """Each example's record, in order, with the kind of a failed call (else None)."""
+    ) -> Iterator[tuple[int, tuple[ExampleRecord, str | None]]]:
+        """Each example's index and record, with the kind of a failed call (else None), as
+        the calls finish: a record is handed on as soon as its call is recorded in the ledger,
+        so a killed process leaves at most the calls in flight ledgered but not recorded."""
         if self.settings.concurrency <= 1:
-            for example in examples:
-                yield self._one(candidate, example, parser)
+            for index, example in enumerate(examples):
+                yield index, self._one(candidate, example, parser)
             return
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
-            futures: list[Future[tuple[ExampleRecord, str | None]]] = [
-                pool.submit(self._one, candidate, e, parser) for e in examples
-            ]
+            futures: dict[Future[tuple[ExampleRecord, str | None]], int] = {
+                pool.submit(self._one, candidate, e, parser): i for i, e in enumerate(examples)
+            }
             try:
-                for future in futures:
-                    yield future.result()
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
             finally:
                 for future in futures:
                     future.cancel()

@@ -54,6 +54,15 @@ class Trial(_Event):
     kind: ClassVar[str] = "trial"
     number: int
     point: dict[str, Any]
+    # a local move's lineage (``operator``, ``parents``), so a run killed before its candidate
+    # was written resumes that trial as the same move; absent for sampler trials and seeds
+    origin: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        if self.origin is None:
+            data.pop("origin")  # older runs' trial events write back as they were
+        return data
 
 
 @dataclass(frozen=True)

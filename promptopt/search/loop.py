@@ -15,7 +15,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from promptopt.evaluate.evaluator import Evaluator, ExampleRecord
 from promptopt.evaluate.plateau import Observation, PlateauEvidence
@@ -208,12 +208,18 @@ class Optimizer:
     def _trial(self, proposal: Proposal, *, origin: Candidate | None = None) -> None:
         """Evaluate the trial's point and tell its value. ``origin``: the local move that
         enqueued this point (its operator and parent become the candidate's lineage)."""
-        self._event(ev.Trial(number=proposal.number, point=proposal.point.params()))
+        lineage = None if origin is None else {"operator": origin.operator, "parents": list(origin.parents)}
+        self._event(ev.Trial(number=proposal.number, point=proposal.point.params(), origin=lineage))
         candidate = self._materialize(proposal.point)
         if candidate is not None and origin is not None and origin.id == candidate.id:
             candidate = origin
         elif candidate is not None and proposal.queued:
-            candidate = replace(candidate, operator="seed")
+            asked = self._lineage(proposal.number)  # a local move a killed process had asked
+            candidate = replace(
+                candidate,
+                operator=str(asked["operator"]) if asked else "seed",
+                parents=tuple(asked["parents"]) if asked else candidate.parents,
+            )
         if candidate is None:
             self.search.tell_failed(proposal.number)
             self._event(
@@ -232,6 +238,11 @@ class Optimizer:
             return
         outcome = self._evaluate(candidate, trial=proposal.number)
         self.search.tell(proposal.number, outcome.accuracy)
+
+    def _lineage(self, number: int) -> dict[str, Any] | None:
+        """The local-move lineage recorded when trial ``number`` was first asked, if any."""
+        asked = (e.origin for e in self.history.of(ev.Trial) if e.number == number and e.origin)
+        return next(asked, None)
 
     def _materialize(self, point: Point) -> Candidate | None:
         if point.instruction not in self._moves.slots() and not self._write_slot(point.instruction):
