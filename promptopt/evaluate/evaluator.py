@@ -158,19 +158,22 @@ class Evaluator:
         start = time.perf_counter()
         parser = LabelParser(self.labels, candidate.output_format)
         found: dict[int, ExampleRecord] = {}
-        consecutive = unreachable = 0
+        consecutive = unreachable = checked = 0
         for index, (record, kind) in self._records(candidate, examples, parser):
             found[index] = record
-            consecutive = consecutive + 1 if record.status == "error" else 0
             unreachable += kind == "transient"
             if on_record is not None:
                 on_record(record)
-            if consecutive >= self.settings.max_consecutive_errors:
-                raise ProviderError(
-                    f"{consecutive} calls in a row failed for model {self.settings.model!r};"
-                    f" last error: {record.error}",
-                    hint="check the provider (rate limits, outage, context size) and retry",
-                )
+            while checked in found:  # failures in a row, counted in the examples' order
+                last = found[checked]
+                consecutive = consecutive + 1 if last.status == "error" else 0
+                checked += 1
+                if consecutive >= self.settings.max_consecutive_errors:
+                    raise ProviderError(
+                        f"{consecutive} calls in a row failed for model {self.settings.model!r};"
+                        f" last error: {last.error}",
+                        hint="check the provider (rate limits, outage, context size) and retry",
+                    )
         records = [found[i] for i in sorted(found)]  # in the examples' order, whatever the calls' order
         if records and unreachable == len(records):  # a score of nothing is no result
             raise ProviderError(

@@ -289,7 +289,15 @@ def fake_evaluator(monkeypatch: pytest.MonkeyPatch, world: World) -> Iterator[Fa
     fake = FakeCompleter(topic_answers())
 
     def open_eval(
-        task: Task, paths: Paths, *, model: str, seed: int, temperature: float, concurrency: Any, env: Any
+        task: Task,
+        paths: Paths,
+        *,
+        model: str,
+        seed: int,
+        temperature: float,
+        concurrency: Any,
+        env: Any,
+        api_base: str | None = None,
     ) -> Any:
         evaluator = Evaluator(
             completer=fake,
