@@ -22,6 +22,7 @@ from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.gateway import LiteLLMGateway
 from promptopt.llm.ledger import Ledger, LedgerRecord
 from promptopt.llm.metered import MeteredCompleter
+from promptopt.llm.router import load_router_config
 from promptopt.llm.types import Completer
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource, random_demo_ids, stratified_demo_ids
@@ -124,12 +125,27 @@ def available_retrievers(space: SearchSpace) -> SearchSpace:
     return replace(space, retrievers=keep or ("word",))
 
 
+def make_gateway(
+    paths: Paths, api_bases: Mapping[str, str] | None = None, router: str | None = None
+) -> LiteLLMGateway:
+    """The door to models (no I/O until a call; a router file is read and checked here)."""
+    return LiteLLMGateway(
+        models_dir=paths.models_dir,
+        api_bases=dict(api_bases or {}),
+        router=load_router_config(Path(router)) if router else None,
+    )
+
+
 def build_completer(
-    paths: Paths, ledger: Ledger, api_bases: Mapping[str, str] | None = None
+    paths: Paths,
+    ledger: Ledger,
+    api_bases: Mapping[str, str] | None = None,
+    router: str | None = None,
 ) -> tuple[LiteLLMGateway, Completer]:
     """gateway -> cache (optional) -> ledger: every call is metered, hits included.
-    ``api_bases``: the server of each self-hosted model string."""
-    gateway = LiteLLMGateway(models_dir=paths.models_dir, api_bases=dict(api_bases or {}))
+    ``api_bases``: the server of each self-hosted model string; ``router``: a LiteLLM Router
+    file whose model names go to their deployments."""
+    gateway = make_gateway(paths, api_bases, router)
     inner: Completer = gateway
     if paths.cache_file is not None:
         inner = CachingCompleter(gateway, DiskCache(paths.cache_file))
@@ -146,11 +162,12 @@ def open_eval(
     concurrency: int | None,
     env: Mapping[str, str],
     api_base: str | None = None,
+    router: str | None = None,
 ) -> EvalRun:
     """Check the model (before any work) and build an evaluator for it (at ``api_base``, the
-    URL of a self-hosted server, when given)."""
+    URL of a self-hosted server, or through the deployments of a ``router`` file)."""
     ledger = Ledger()
-    gateway, completer = build_completer(paths, ledger, {model: api_base} if api_base else None)
+    gateway, completer = build_completer(paths, ledger, {model: api_base} if api_base else None, router)
     gateway.check(model, env)
     workers = concurrency or (1 if local.is_local(model) else 8)
     settings = EvalSettings(model=model, temperature=temperature, concurrency=workers, seed=seed)
@@ -191,6 +208,7 @@ class OptimizeSettings:
     max_prompt_tokens: int | None = None
     ceiling_resolution: float = DEFAULT_RESOLUTION  # a plateau is a ceiling when the dev slice resolves this
     api_base: str | None = None  # the server of a self-hosted task model (and of the proposer, if the same)
+    router: str | None = None  # a LiteLLM Router file: its model names reach their deployments
 
     def api_bases(self) -> dict[str, str]:
         """The gateway's model -> server map (empty: every model at its provider)."""
@@ -212,7 +230,9 @@ class OptimizeSettings:
             "temperature": self.temperature,
             "max_prompt_tokens": self.max_prompt_tokens,
             "ceiling_resolution": self.ceiling_resolution,
-        } | ({"api_base": self.api_base} if self.api_base else {})  # older run.json files stay as they were
+        } | {  # older run.json files stay as they were
+            k: v for k, v in (("api_base", self.api_base), ("router", self.router)) if v
+        }
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> OptimizeSettings:
@@ -381,7 +401,7 @@ def open_optimize(
 ) -> OptimizeRun:
     """Build the loop for a new or resumed run folder (``store``), checking both models first."""
     ledger = restored_ledger(store)
-    gateway, metered = build_completer(paths, ledger, settings.api_bases())
+    gateway, metered = build_completer(paths, ledger, settings.api_bases(), settings.router)
     check_models(settings, gateway, env)
     return assemble_optimize(
         task,

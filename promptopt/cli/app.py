@@ -118,6 +118,14 @@ ApiBaseOpt = Annotated[
         "self-hosted OpenAI-compatible server (model: openai/<served name>; no key needed).",
     ),
 ]
+RouterOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--router",
+        help="A LiteLLM Router file (JSON or YAML model_list): --model names one of its model_name "
+        "groups, and calls spread over that group's deployments (see docs/models.md).",
+    ),
+]
 ConcurrencyOpt = Annotated[
     int | None, typer.Option(help="Calls in flight (default: 1 for local/, 8 otherwise).")
 ]

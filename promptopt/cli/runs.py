@@ -18,6 +18,7 @@ from promptopt.cli.app import (
     DataDirOpt,
     ModelsDirOpt,
     NoCacheOpt,
+    RouterOpt,
     app,
     cli_paths,
     err,
@@ -70,6 +71,7 @@ class OptimizeArgs:
     max_prompt_tokens: int | None = None
     ceiling_points: float = 5.0
     api_base: str | None = None
+    router: Path | None = None
 
 
 @app.command("optimize")
@@ -132,6 +134,7 @@ def optimize_cmd(
     ] = None,
     runs_dir: RunsDirOpt = Path("runs"),
     api_base: ApiBaseOpt = None,
+    router: RouterOpt = None,
 ) -> None:
     """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
@@ -156,6 +159,7 @@ def optimize_cmd(
         max_prompt_tokens,
         ceiling_points,
         api_base,
+        router,
     )
     run_guarded(lambda: _optimize(args))
 
@@ -221,7 +225,6 @@ def _check_limits(args: OptimizeArgs) -> None:
 def _optimize(args: OptimizeArgs) -> None:
     from promptopt import compose
     from promptopt.llm.budget import Budget
-    from promptopt.llm.gateway import LiteLLMGateway
     from promptopt.run.store import RunStore, new_run_dir
     from promptopt.search.space import SearchSpace
 
@@ -238,6 +241,7 @@ def _optimize(args: OptimizeArgs) -> None:
         max_prompt_tokens=args.max_prompt_tokens,
         ceiling_resolution=args.ceiling_points / 100,
         api_base=args.api_base,
+        router=str(args.router.resolve()) if args.router else None,
         space=compose.available_retrievers(
             SearchSpace(
                 k_choices=_parse_k_choices(args.k_choices),
@@ -252,7 +256,7 @@ def _optimize(args: OptimizeArgs) -> None:
     settings = replace(settings, space=compose.fit_space(settings.space, task))
     compose.check_prompt_cap(task, settings)
     with err.status(f"checking model {settings.model}…"):
-        gateway = LiteLLMGateway(models_dir=paths.models_dir, api_bases=settings.api_bases())
+        gateway = compose.make_gateway(paths, settings.api_bases(), settings.router)
         compose.check_models(settings, gateway, os.environ)
     dev, test = compose.optimize_slices(task, settings)
     path = args.run_dir or new_run_dir(args.runs_dir, task.name)

@@ -18,6 +18,7 @@ from promptopt.cli.app import (
     DataDirOpt,
     ModelsDirOpt,
     NoCacheOpt,
+    RouterOpt,
     app,
     cli_paths,
     err,
@@ -106,6 +107,7 @@ class EvalArgs:
     json_out: Path | None
     records_out: Path | None
     api_base: str | None = None
+    router: Path | None = None
 
 
 @app.command("eval")
@@ -149,6 +151,7 @@ def eval_cmd(
         Path | None, typer.Option("--records", help="Write one JSON line per example here.")
     ] = None,
     api_base: ApiBaseOpt = None,
+    router: RouterOpt = None,
 ) -> None:
     """Score one prompt (zero-shot or with K demos) on a split of a task."""
     args = EvalArgs(
@@ -171,6 +174,7 @@ def eval_cmd(
         json_out,
         records_out,
         api_base,
+        router,
     )
     run_guarded(lambda: _eval(args))
 
@@ -223,6 +227,7 @@ def _eval(args: EvalArgs) -> None:
             concurrency=args.concurrency,
             env=os.environ,
             api_base=args.api_base,
+            router=str(args.router) if args.router else None,
         )
     result = run_with_progress(run, candidate, examples, task.name, args.split)
     summary = EvalSummary.of(task, args.split, args.model, candidate, result, run.ledger.totals)

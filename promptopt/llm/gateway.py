@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 from promptopt.errors import CredentialsError, ModelError, ProviderError, UsageError
 from promptopt.llm import classifier, local
+from promptopt.llm.router import RouterConfig
 from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
 
 log = logging.getLogger(__name__)
@@ -162,12 +163,15 @@ class LiteLLMGateway:
     # model string -> the base URL of the server that answers it (a self-hosted OpenAI-compatible
     # server: ``openai/<name>`` with ``http://host:port/v1``); other models go to their provider
     api_bases: Mapping[str, str] = field(default_factory=dict)
+    # several deployments behind one model name (``--router FILE``): its names go to litellm.Router
+    router: RouterConfig | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     _local_files: dict[str, local.LocalFile] = field(default_factory=dict)
     _keyless: set[str] = field(default_factory=set)  # self-hosted models called without an API key
+    _router: Any = None  # the litellm.Router, built on first use
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -182,7 +186,13 @@ class LiteLLMGateway:
             return classifier.fingerprint(Path(model.removeprefix(classifier.PREFIX)))
         if model in self.api_bases:
             return f"api_base={self.api_bases[model]}"
+        if self._routed(model):
+            assert self.router is not None
+            return self.router.fingerprint(model)
         return self._local_file(model).fingerprint if local.is_local(model) else ""
+
+    def _routed(self, model: str) -> bool:
+        return self.router is not None and model in self.router.names()
 
     def check(self, model: str, env: Mapping[str, str]) -> None:
         """Fail fast on a model that cannot be called: unknown local name or file, a name
@@ -192,6 +202,8 @@ class LiteLLMGateway:
             return
         if classifier.is_classifier(model):
             _CLASSIFIERS.get(Path(model.removeprefix(classifier.PREFIX)))
+            return
+        if self._routed(model):  # the router file names each deployment's server and key
             return
         provider = self._provider(model)
         if provider in _NO_KEY_PROVIDERS:
@@ -268,12 +280,26 @@ class LiteLLMGateway:
             if request.model in self._keyless:
                 kwargs["api_key"] = "no-key"  # the OpenAI client insists on one; the server ignores it
         try:
+            if self._routed(request.model):
+                return self._router_instance(litellm).completion(**kwargs)
             return litellm.completion(**kwargs)
         except Exception as exc:
             translated = _translate(litellm, request.model, exc)
             if translated is None:  # not a provider's error: a bug raises, it never becomes data
                 raise
             raise translated from exc
+
+    def _router_instance(self, litellm: ModuleType) -> Any:
+        """The litellm.Router of ``router`` (its own retries off unless the file sets them:
+        this gateway retries, and each retry may reach another deployment)."""
+        with self._lock:
+            if self._router is None:
+                assert self.router is not None
+                settings = {"num_retries": 0, **self.router.settings}
+                self._router = litellm.Router(
+                    model_list=[dict(d) for d in self.router.model_list], **settings
+                )
+            return self._router
 
     def _response(
         self, request: CompletionRequest, raw: Any, seconds: float, attempts: int
@@ -296,6 +322,8 @@ class LiteLLMGateway:
         if unpriced."""
         if local.is_local(model) or classifier.is_classifier(model):
             return 0.0
+        if self._routed(model):  # deployments may differ in price: not guessed
+            return None
         try:
             p, c = _litellm().cost_per_token(
                 model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens

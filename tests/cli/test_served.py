@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from promptopt.llm import local
 from promptopt.testing import write_tiny_task
-from tests.conftest import RunCli
+from tests.conftest import DEFAULT_LOCAL_MODEL, RunCli
 from tests.servers import FaultProxy, ModelServer, always, free_port
 
 pytestmark = pytest.mark.model
 
 
 def _rows(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def test_eval_through_a_real_server_answers_as_the_in_process_model(
@@ -145,3 +150,55 @@ def test_a_server_that_keeps_failing_stops_optimize_with_exit_7_and_the_run_resu
     assert max(answered.values()) == 1, "an example was answered twice"
     retried = {(r["candidate_id"], r["split"], r["example_id"]) for r in failures}
     assert retried <= set(answered), "a call that failed in the outage was not made again"
+
+
+def _router_file(path: Path, *bases: str) -> Path:
+    deployments = [
+        {"model_name": "team", "litellm_params": {"model": "openai/served", "api_base": b, "api_key": "none"}}
+        for b in bases
+    ]
+    path.write_text(
+        json.dumps({"model_list": deployments, "router_settings": {"routing_strategy": "simple-shuffle"}})
+    )
+    return path
+
+
+def test_a_router_spreads_calls_over_two_servers_and_a_run_survives_losing_one(
+    tmp_path: Path, run_cli: RunCli, cli_env: dict[str, str]
+) -> None:
+    task = write_tiny_task(tmp_path, n_dev=16)
+    data, run = str(tmp_path / "data"), tmp_path / "run"
+    weights = local.resolve(DEFAULT_LOCAL_MODEL, local.default_models_dir()).path
+    with (
+        ModelServer(weights, alias="served", threads=1) as one,
+        ModelServer(weights, alias="served", threads=1) as two,
+        FaultProxy(one.port, always("ok")) as to_one,
+        FaultProxy(two.port, always("ok")) as to_two,
+    ):
+        router = _router_file(tmp_path / "router.json", to_one.base_url, to_two.base_url)
+        spread = run_cli(
+            "eval", str(task), "--data-dir", data, "--limit", "12", "--model", "team", "--router", str(router),
+            "--concurrency", "4", "--no-cache", cwd=tmp_path,
+        )  # fmt: skip
+        assert spread.returncode == 0, spread.stderr
+        assert to_one.forwarded > 0 and to_two.forwarded > 0 and to_one.forwarded + to_two.forwarded == 12
+
+        args = ["optimize", str(task), "--data-dir", data, "--model", "team", "--router", str(router)]
+        args += ["--dev-limit", "16", "--test-limit", "8", "--max-trials", "4", "--retrievers", "word"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "promptopt.cli", *args, "--run-dir", str(run), "--no-cache"],
+            cwd=tmp_path, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 300
+        while len(_rows(run / "ledger.jsonl")) < 12:
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
+            time.sleep(0.2)
+        two.kill()  # one deployment dies mid-run
+        _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["stop_reason"] == "max-trials" and summary["best_test_accuracy"] is not None
+    rows = _rows(run / "evaluations.jsonl")
+    assert all(r["status"] != "error" for r in rows), "a call was lost with the deployment"
+    keys = Counter((r["candidate_id"], r["split"], r["example_id"]) for r in rows)
+    assert max(keys.values()) == 1
