@@ -15,6 +15,7 @@ from promptopt.cli.app import (
     ConcurrencyOpt,
     DataDirOpt,
     ModelsDirOpt,
+    RouterOpt,
     app,
     cli_paths,
     err,
@@ -46,6 +47,7 @@ class PredictArgs:
     cache_dir: Path | None
     concurrency: int | None
     api_base: str | None = None
+    router: Path | None = None
 
 
 @app.command("predict")
@@ -65,6 +67,7 @@ def predict_cmd(
     cache_dir: CacheOnlyOpt = None,
     concurrency: ConcurrencyOpt = None,
     api_base: ArtifactApiBaseOpt = None,
+    router: RouterOpt = None,
 ) -> None:
     """Classify a file of inputs with an exported artifact (JSONL out: row, id, prediction, status)."""
     args = PredictArgs(
@@ -78,6 +81,7 @@ def predict_cmd(
         cache_dir,
         concurrency,
         api_base,
+        router,
     )
     run_guarded(lambda: _predict(args))
 
@@ -88,6 +92,7 @@ def _load_runtime(
     cache_dir: Path | None,
     concurrency: int | None,
     api_base: str | None = None,
+    router: Path | None = None,
 ) -> Any:
     from promptopt.production import runtime
 
@@ -102,6 +107,7 @@ def _load_runtime(
         cache_file=paths.cache_file,
         concurrency=concurrency,
         api_base=api_base,
+        router=router,
     )
     with err.status(f"checking model {loaded.model}…"):
         loaded.check(os.environ)
@@ -117,7 +123,9 @@ def _predict(args: PredictArgs) -> None:
             f"{args.out_file} already exists", hint="pass --force to overwrite it, or another --out"
         )
     inputs = predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
-    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base)
+    loaded = _load_runtime(
+        args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base, args.router
+    )
     with err.status(f"classifying {len(inputs)} inputs with {loaded.model}…"):
         predictions = loaded.predict_many([row.text for row in inputs])
     rows = predict_io.output_rows(inputs, predictions)
@@ -148,6 +156,7 @@ class VerifyArgs:
     concurrency: int | None
     json_out: Path | None
     api_base: str | None = None
+    router: Path | None = None
 
 
 @app.command("verify")
@@ -166,10 +175,11 @@ def verify_cmd(
     concurrency: ConcurrencyOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     api_base: ArtifactApiBaseOpt = None,
+    router: RouterOpt = None,
 ) -> None:
     """Rescore through an artifact and compare with the run, example by example (exit 1 on any mismatch)."""
     args = VerifyArgs(
-        artifact, task, split, limit, data_dir, models_dir, cache_dir, concurrency, json_out, api_base
+        artifact, task, split, limit, data_dir, models_dir, cache_dir, concurrency, json_out, api_base, router
     )
     run_guarded(lambda: _verify(args))
 
@@ -185,7 +195,9 @@ def _verify(args: VerifyArgs) -> None:
             f"--limit must be at least 1 (seen: {args.limit})", hint="drop --limit to rescore every example"
         )
     paths = cli_paths(args.data_dir, args.models_dir)
-    loaded = _load_runtime(args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base)
+    loaded = _load_runtime(
+        args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base, args.router
+    )
     with err.status("loading the task…"):
         task = load_task(args.task, search_dirs=paths.task_dirs, data_dir=paths.data_dir)
     plan = verify.plan(loaded.artifact, task, split=args.split, limit=args.limit)

@@ -24,6 +24,7 @@ from promptopt.llm.embed import MiniLMEmbedder
 from promptopt.llm.gateway import LiteLLMGateway
 from promptopt.llm.ledger import Ledger
 from promptopt.llm.metered import MeteredCompleter
+from promptopt.llm.router import load_router_config
 from promptopt.llm.types import CallError, Completer
 from promptopt.production.artifact import Artifact, ArtifactError, read_artifact
 from promptopt.prompt.candidate import Candidate
@@ -173,12 +174,18 @@ def _check_failures(results: Sequence[Prediction], limit: int, model: str) -> No
 
 
 def model_door(
-    models_dir: Path | None, cache_file: Path | None, api_bases: Mapping[str, str] | None = None
+    models_dir: Path | None,
+    cache_file: Path | None,
+    api_bases: Mapping[str, str] | None = None,
+    router: Path | None = None,
 ) -> tuple[LiteLLMGateway, Completer]:
     """The gateway (LiteLLM, or llama.cpp in-process for ``local/``), behind an optional
-    completion cache. ``api_bases``: the server of each self-hosted model string."""
+    completion cache. ``api_bases``: the server of each self-hosted model string; ``router``:
+    a LiteLLM Router file (several deployments behind one model name)."""
     gateway = LiteLLMGateway(
-        models_dir=models_dir or local.default_models_dir(), api_bases=dict(api_bases or {})
+        models_dir=models_dir or local.default_models_dir(),
+        api_bases=dict(api_bases or {}),
+        router=load_router_config(router) if router is not None else None,
     )
     if cache_file is None:
         return gateway, gateway
@@ -194,6 +201,7 @@ def load(
     cache_file: Path | None = None,
     concurrency: int | None = None,
     api_base: str | None = None,
+    router: Path | None = None,
 ) -> Runtime:
     """Read and verify an artifact (format, content hash, embeddings) and build its runtime.
 
@@ -202,7 +210,8 @@ def load(
     MiniLM model, loaded on first use). ``cache_file``: a completion cache (off by default).
     ``concurrency``: calls in flight (default 1 for ``local/`` models, else 8). ``api_base``:
     the model's server, overriding the one the artifact records (a self-hosted model that
-    moved). No model call and no embedding happens here.
+    moved). ``router``: a LiteLLM Router file whose model names reach their deployments (the
+    artifact's model name must be one of them). No model call and no embedding happens here.
     """
     artifact = read_artifact(Path(path))
     candidate = _candidate(artifact)
@@ -210,7 +219,7 @@ def load(
     if completer is None:
         base = api_base or artifact.model.get("api_base")
         bases = {str(artifact.model["name"]): str(base)} if base else None
-        gateway, completer = model_door(models_dir, cache_file, bases)
+        gateway, completer = model_door(models_dir, cache_file, bases, router)
     ledger = Ledger()
     evaluator = Evaluator(
         completer=MeteredCompleter(completer, ledger),

@@ -195,7 +195,18 @@ def test_a_router_spreads_calls_over_two_servers_and_a_run_survives_losing_one(
             time.sleep(0.2)
         two.kill()  # one deployment dies mid-run
         _, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr
+        assert proc.returncode == 0, stderr
+        exported = run_cli("export", str(run), "--data-dir", data, cwd=tmp_path)
+        assert exported.returncode == 0, exported.stderr
+        inputs = tmp_path / "inputs.jsonl"
+        inputs.write_text(
+            "".join(json.dumps({"text": t}) + "\n" for t in ["note 7 about a", "note 8 about b"])
+        )
+        predicted = run_cli(
+            "predict", str(run / "export" / "prompt.json"), "--input", str(inputs), "--router", str(router),
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert predicted.returncode == 0 and "0 failed calls" in predicted.stderr, predicted.stderr
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stop_reason"] == "max-trials" and summary["best_test_accuracy"] is not None
     rows = _rows(run / "evaluations.jsonl")
