@@ -24,6 +24,18 @@ def _raw(text: str) -> Any:
     return SimpleNamespace(usage=usage, choices=[SimpleNamespace(message=SimpleNamespace(content=text))])
 
 
+def _in_turn(items: list[Any]) -> Any:
+    """A stand-in for a call: each call takes the next item, raising it if it is an error."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        item = items.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    return call
+
+
 REQUEST = CompletionRequest(model="openai/gpt-4o-mini", messages=(("user", "hi"),))
 
 
@@ -59,13 +71,7 @@ def test_transient_errors_are_retried_with_growing_backoff(monkeypatch: pytest.M
         _raw("ok"),
     ]
 
-    def fake_call(request: CompletionRequest) -> Any:
-        item = outcomes.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    monkeypatch.setattr(gateway, "_call", fake_call)
+    monkeypatch.setattr(gateway, "_call", _in_turn(outcomes))
     response = gateway.complete(REQUEST)
     assert response.text == "ok" and response.attempts == 3 and len(sleeps) == 2
     assert 0 <= sleeps[0] <= 1.0 and 0 <= sleeps[1] <= 2.0
@@ -129,13 +135,7 @@ def test_a_generic_5xx_is_retried_until_it_passes(monkeypatch: pytest.MonkeyPatc
     gateway = _gateway(sleeps)
     answers: list[Any] = [litellm.APIError(500, "boom", "openai", "gpt-4o-mini"), _raw("ok")]
 
-    def completion(**kwargs: Any) -> Any:
-        item = answers.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    monkeypatch.setattr(litellm, "completion", completion)
+    monkeypatch.setattr(litellm, "completion", _in_turn(answers))
     response = gateway.complete(REQUEST)
     assert response.text == "ok" and response.attempts == 2 and len(sleeps) == 1
 
@@ -148,13 +148,7 @@ def test_a_servers_retry_after_sets_the_wait(monkeypatch: pytest.MonkeyPatch) ->
     limited.litellm_response_headers = {"retry-after": "7"}
     answers: list[Any] = [limited, _raw("ok")]
 
-    def completion(**kwargs: Any) -> Any:
-        item = answers.pop(0)
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    monkeypatch.setattr(litellm, "completion", completion)
+    monkeypatch.setattr(litellm, "completion", _in_turn(answers))
     assert gateway.complete(REQUEST).text == "ok" and sleeps == [7.0]
     assert RetryPolicy(max_retry_after_s=60).delay(1, random.Random(0), 3600) == 60  # capped
 
