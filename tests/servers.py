@@ -4,13 +4,15 @@
   server (a separate process), reached as ``openai/<alias>`` with ``--api-base``;
 - :class:`FaultProxy`: a small HTTP proxy in front of any server that answers some requests
   with a fault instead (429 with and without ``Retry-After``, 500/502/503, a response held past
-  the client's timeout, a dropped connection, a truncated body) and counts what it did.
+  the client's timeout, a dropped connection, a truncated body) and counts what it did;
+- :class:`ScriptedServer`: an OpenAI-compatible endpoint answering as the fake model does.
 """
 
 from __future__ import annotations
 
 import http.client
 import itertools
+import json
 import socket
 import subprocess
 import sys
@@ -23,7 +25,10 @@ from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+from promptopt.llm.types import CompletionRequest
+from promptopt.search.mutate.propose import PROPOSER_SYSTEM
 
 FAULTS = ("429", "429-retry-after", "500", "502", "503", "timeout", "drop", "truncate")
 
@@ -209,5 +214,86 @@ def _handler(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(_ERROR_BODY)
             self.close_connection = True
+
+    return Handler
+
+
+class ScriptedServer:
+    """An OpenAI-compatible chat endpoint on 127.0.0.1 that answers at once with
+    ``answer(request)`` (a :mod:`promptopt.testing` handler, so the answers are the fake model's,
+    deterministic) and ``usage`` in tokens (a quarter of the characters sent). A request whose
+    system message is the instruction writer's is answered as a proposer call. Reached as
+    ``openai/<any name>`` with ``--api-base``; it lets a real ``promptopt`` process run over
+    HTTP in seconds."""
+
+    def __init__(self, answer: Callable[[CompletionRequest], str]) -> None:
+        self.answer = answer
+        self.requests = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _scripted_handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def reply(self, body: dict[str, Any]) -> dict[str, Any]:
+        messages = tuple((m["role"], m["content"]) for m in body["messages"])
+        proposer = bool(messages) and messages[0][1].startswith(PROPOSER_SYSTEM)
+        request = CompletionRequest(
+            model=str(body.get("model")),
+            messages=messages,
+            temperature=float(body.get("temperature") or 0.0),
+            max_tokens=int(body.get("max_tokens") or 32),
+            stop=tuple(body.get("stop") or ()),
+            seed=body.get("seed"),
+            role="proposer" if proposer else "task",
+        )
+        with self._lock:
+            self.requests += 1
+        text = self.answer(request)
+        prompt = sum(len(c) for _, c in messages) // 4
+        return {
+            "id": f"chatcmpl-{self.requests}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": request.model,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": 2, "total_tokens": prompt + 2},
+        }
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _scripted_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self._send({"object": "list", "data": [{"id": "served", "object": "model"}]})
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self._send(server.reply(body))
+
+        def _send(self, data: dict[str, Any]) -> None:
+            blob = json.dumps(data).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(blob)))
+            self.end_headers()
+            self.wfile.write(blob)
 
     return Handler

@@ -103,13 +103,22 @@ class SlotFailed(_Event):
 @dataclass(frozen=True)
 class EvalStart(_Event):
     """An evaluation (``eval``: ``e0``, ``e1``, ...) of a candidate started; without its
-    :class:`Evaluated`, a resumed run finishes it."""
+    :class:`Evaluated`, a resumed run finishes it with the same ``first_rung`` (dev examples
+    before the first race test, fixed when it started: the records a killed process left would
+    otherwise change the measured price it is derived from, and with it the race)."""
 
     kind: ClassVar[str] = "eval_start"
     eval: str
     candidate: str
     trial: int | None
     operator: str
+    first_rung: int | None = None  # None in runs written before it was recorded
+
+    def to_json(self) -> dict[str, Any]:
+        data = super().to_json()
+        if self.first_rung is None:
+            data.pop("first_rung")  # older runs' events write back as they were
+        return data
 
 
 @dataclass(frozen=True)

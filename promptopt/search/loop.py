@@ -326,15 +326,28 @@ class Optimizer:
     # -- evaluation with racing ----------------------------------------------------------
 
     def _evaluate(
-        self, candidate: Candidate, *, trial: int | None, eval_id: str | None = None
+        self,
+        candidate: Candidate,
+        *,
+        trial: int | None,
+        eval_id: str | None = None,
+        first_rung: int | None = None,
     ) -> EvalOutcome:
         self.history.add_candidate(candidate)
+        if first_rung is None:
+            first_rung = self._pricing.first_rung(candidate, self.baseline())
         if eval_id is None:
             eval_id = f"e{len(self.history.of(ev.EvalStart))}"
             self._event(
-                ev.EvalStart(eval=eval_id, candidate=candidate.id, trial=trial, operator=candidate.operator)
+                ev.EvalStart(
+                    eval=eval_id,
+                    candidate=candidate.id,
+                    trial=trial,
+                    operator=candidate.operator,
+                    first_rung=first_rung,
+                )
             )
-        outcome = self._race(candidate)
+        outcome = self._race(candidate, first_rung)
         totals = self.gate.ledger.totals
         previous = self.incumbent()
         self._event(
@@ -358,9 +371,9 @@ class Optimizer:
             self._event(ev.Incumbent(candidate=best.id, accuracy=outcome.accuracy, n=outcome.n))
         return outcome
 
-    def _race(self, candidate: Candidate) -> EvalOutcome:
+    def _race(self, candidate: Candidate, first_rung: int) -> EvalOutcome:
         incumbent = self.incumbent()
-        sizes = rungs(len(self.data.dev), first=self._pricing.first_rung(candidate, self.baseline()))
+        sizes = rungs(len(self.data.dev), first=first_rung)
         for size in sizes:
             ids = [e.id for e in self.data.dev[:size]]
             self._score(candidate, "dev", self.data.dev[:size])
@@ -421,7 +434,9 @@ class Optimizer:
         tell optuna the trials it saw asked but never told."""
         for start in self.history.unfinished_evaluations():
             candidate = self.history.candidates[start.candidate]
-            outcome = self._evaluate(candidate, trial=start.trial, eval_id=start.eval)
+            outcome = self._evaluate(
+                candidate, trial=start.trial, eval_id=start.eval, first_rung=start.first_rung
+            )
             if start.trial is not None and start.trial in {p.number for p in self.search.pending()}:
                 self.search.tell(start.trial, outcome.accuracy)
 

@@ -26,7 +26,9 @@ REPLY_RULE = "Reply with the label only, written exactly as listed."
 _MAX_CHARS = 400
 _MIN_WORDS = 6
 _LEAD = re.compile(r"^(?:\**\s*(?:[a-z]+\s+)?instructions?\s*\**\s*[:\-]\s*)", re.I)
-_SYSTEM = "You write clear, specific instructions for a text classifier. Reply with the instruction only."
+PROPOSER_SYSTEM = (
+    "You write clear, specific instructions for a text classifier. Reply with the instruction only."
+)
 
 
 @dataclass
@@ -123,7 +125,7 @@ def _child(
     parent: Candidate, ctx: MutationContext, rng: random.Random, operator: str, prompt: str
 ) -> Candidate | None:
     assert ctx.writer is not None
-    messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
+    messages = [{"role": "system", "content": PROPOSER_SYSTEM}, {"role": "user", "content": prompt}]
     text = clean_instruction(ctx.writer.write(messages, seed=rng.randrange(2**31)))
     if text is None or text == parent.instruction:
         return None
