@@ -144,7 +144,8 @@ def print_spec(spec: Spec, out_dir: Path, written: list[Path]) -> None:
     if probe is not None:
         out.print(
             f"probe ({probe.n_train} train examples): {pct(probe.scores.accuracy)}{ci([probe.scores.ci_low, probe.scores.ci_high])}"
-            f" vs best prompt {pct(s.best_test_accuracy)}{ci(s.best_test_ci)} on {probe.scores.n} test examples"
+            f" on {probe.scores.n} test examples; the run's best prompt {pct(s.best_test_accuracy)}"
+            f"{ci(s.best_test_ci)} (its summary leaves failed calls out; (e) counts them as wrong)"
         )
     small = spec.small
     if small is not None:
