@@ -8,6 +8,7 @@ run of failures (the provider is down, not one bad input) raises :class:`Provide
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -16,15 +17,19 @@ from typing import Any
 
 from promptopt.errors import ProviderError
 from promptopt.evaluate.scoring import Outcome, Scores, score
-from promptopt.llm.types import CallError, Completer, CompletionRequest
+from promptopt.llm.types import CallError, Completer, CompletionRequest, CompletionResponse
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource
 from promptopt.prompt.parse import LabelParser
 from promptopt.prompt.render import render_sized
+from promptopt.prompt.shrink import fit
 from promptopt.prompt.tokens import PromptSize, TokenRate
 from promptopt.task.spec import Example
 
 log = logging.getLogger(__name__)
+
+FIT_TRIES = 3  # calls again with a shorter prompt after "the prompt exceeds the context window"
+FIT_MARGIN = 0.9  # aim a tenth under the window: characters only estimate tokens
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,17 @@ class EvalResult:
         return sum(r.status == "error" for r in self.records)
 
 
+def _excess_chars(size: PromptSize, overflow: tuple[int, int] | None, reply_tokens: int) -> int:
+    """Characters to take out of a prompt that overflowed: its characters in the share of
+    tokens over the window (less the reply's tokens, with :data:`FIT_MARGIN`); half of its
+    data when the error did not say by how much."""
+    if overflow is None:
+        return max(1, size.data_chars // 2)
+    requested, window = overflow
+    allowed = max(0.0, (window - reply_tokens) * FIT_MARGIN)
+    return max(1, math.ceil((size.data_chars + size.other_chars) * (1 - allowed / max(requested, 1))))
+
+
 def max_tokens_for(labels: Sequence[str]) -> int:
     """A completion budget that fits any label (about 2 characters per token, plus slack)."""
     return min(64, max(len(label) for label in labels) // 2 + 8)
@@ -124,7 +140,39 @@ class Evaluator:
 
     def sized_request(self, candidate: Candidate, text: str) -> tuple[CompletionRequest, PromptSize]:
         """The request for one input, and the size of its prompt."""
+        return self._build(candidate, self.demo_source.demos(candidate, text), text)
+
+    def call(self, candidate: Candidate, text: str) -> tuple[CompletionResponse | CallError, PromptSize]:
+        """One input's call: the answer (or the failed call) and the size of the prompt sent.
+        A prompt longer than the model's context window is made shorter and sent again, at
+        most :data:`FIT_TRIES` times, each a call in the ledger: demos dropped, least similar
+        first, then the input cut (:func:`promptopt.prompt.shrink.fit`), by the share the
+        provider's error says is over. Prompts that fit are never changed. Runs and the
+        production runtime both call this, so a prompt is cut the same way in both."""
         demos = self.demo_source.demos(candidate, text)
+        for tries in range(FIT_TRIES + 1):
+            request, size = self._build(candidate, demos, text)
+            try:
+                return self.completer.complete(request), size
+            except CallError as exc:
+                if exc.kind != "context" or tries == FIT_TRIES:
+                    return exc, size
+                drop, overflow = _excess_chars(size, exc.overflow, request.max_tokens), exc.overflow
+            shown, length = len(demos), len(text)
+            demos, text = fit(demos, text, drop)
+            log.info(
+                "prompt over the context window (requested, window: %s): demos %d -> %d, input %d -> %d characters",
+                overflow or "not said",
+                shown,
+                len(demos),
+                length,
+                len(text),
+            )
+        raise AssertionError("unreachable")  # the last try returns
+
+    def _build(
+        self, candidate: Candidate, demos: Sequence[Example], text: str
+    ) -> tuple[CompletionRequest, PromptSize]:
         messages, size = render_sized(candidate, self.labels, demos, text)
         s = self.settings
         request = CompletionRequest.of(
@@ -214,11 +262,9 @@ class Evaluator:
         self, candidate: Candidate, example: Example, parser: LabelParser
     ) -> tuple[ExampleRecord, str | None]:
         start = self.clock()
-        request, size = self.sized_request(candidate, example.text)
-        try:
-            response = self.completer.complete(request)
-        except CallError as exc:
-            return self._failed(example, exc, size, start), exc.kind
+        response, size = self.call(candidate, example.text)
+        if isinstance(response, CallError):
+            return self._failed(example, response, size, start), response.kind
         prediction = parser.parse(response.text)
         status = "ok" if prediction is not None else "invalid"
         return ExampleRecord(

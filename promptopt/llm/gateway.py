@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 from promptopt.errors import CredentialsError, ModelError, ProviderError, UsageError
 from promptopt.llm import classifier, local
 from promptopt.llm.router import RouterConfig
-from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
+from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse, context_overflow
 
 log = logging.getLogger(__name__)
 
@@ -391,6 +391,11 @@ def _translate(litellm: ModuleType, model: str, exc: Exception) -> Exception | N
     server_side = isinstance(status, int) and status >= 500
     if server_side or any(isinstance(exc, getattr(litellm, n, ())) for n in _TRANSIENT):
         return CallError(f"{name}: {exc}", kind="transient", retry_after=_retry_after(exc))
+    overflow = context_overflow(str(exc))
+    if isinstance(exc, getattr(litellm, "ContextWindowExceededError", ())) or (
+        overflow is not None and isinstance(exc, (getattr(litellm, "BadRequestError", ()), ValueError))
+    ):
+        return CallError(f"{name}: {exc}", kind="context", overflow=overflow)
     if any(isinstance(exc, getattr(litellm, n, ())) for n in _PER_EXAMPLE) or isinstance(exc, ValueError):
         return CallError(f"{name}: {exc}", kind="request")
     if isinstance(exc, litellm.APIError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -68,6 +69,28 @@ class CompletionResponse:
     live_latency_s: float | None = None
 
 
+_OVERFLOW = (
+    # llama.cpp (in process or its server): "Requested tokens (9559) exceed context window of 8192"
+    (re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)"), (1, 2)),
+    # OpenAI and compatible servers: "maximum context length is 8192 tokens. However, your
+    # messages resulted in 9559 tokens" (llama-cpp-python's: "However, you requested 934 tokens")
+    (
+        re.compile(r"maximum context length is (\d+) tokens.*?(?:resulted in|requested) (\d+) tokens", re.S),
+        (2, 1),
+    ),
+)
+
+
+def context_overflow(message: str) -> tuple[int, int] | None:
+    """(tokens requested, context window) from a provider's "prompt too long" message, or None
+    when the message does not say (or is no such message)."""
+    for pattern, (requested, window) in _OVERFLOW:
+        found = pattern.search(message)
+        if found:
+            return int(found.group(requested)), int(found.group(window))
+    return None
+
+
 class CallError(PromptoptError):
     """One call failed after its retries; the caller records it as data (``status=error``)."""
 
@@ -81,11 +104,14 @@ class CallError(PromptoptError):
         attempts: int = 1,
         hint: str | None = None,
         retry_after: float | None = None,
+        overflow: tuple[int, int] | None = None,
     ) -> None:
         super().__init__(what, hint=hint)
-        self.kind = kind
+        self.kind = kind  # "transient" (retried), "context" (the prompt is too long), "request"
         self.attempts = attempts
         self.retry_after = retry_after  # seconds the server asked to wait before a retry
+        # kind "context": (tokens requested, the model's context window) when the error says so
+        self.overflow = overflow
 
 
 class Completer(Protocol):

@@ -114,11 +114,9 @@ class Runtime:
     def classify(self, text: str) -> Prediction:
         """One call; a failed call or an answer that is no label is a :class:`Prediction` with
         that status, never an exception."""
-        request = self.evaluator.request(self.candidate, text)
-        try:
-            response = self.evaluator.completer.complete(request)
-        except CallError as exc:
-            return Prediction(None, "error", "", error=exc.what)
+        response, _ = self.evaluator.call(self.candidate, text)  # cut to fit as in the run
+        if isinstance(response, CallError):
+            return Prediction(None, "error", "", error=response.what)
         label = self._parser.parse(response.text)
         return Prediction(label, "ok" if label is not None else "invalid", response.text)
 

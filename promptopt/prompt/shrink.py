@@ -48,6 +48,24 @@ def _tail(text: str, n: int) -> str:
     return (piece[space + 1 :] if 0 <= space < n // 2 else piece).lstrip()
 
 
+MIN_INPUT_CHARS = 200  # an input is never cut shorter than this to fit a context window
+
+
+def fit(demos: Sequence[Example], text: str, drop_chars: int) -> tuple[list[Example], str]:
+    """A prompt too long for the model's context window, shorter by about ``drop_chars``
+    characters of data: demos dropped first, the first shown first (retrieved demos are shown
+    most similar last, so the least similar go first), then the input's head kept (never under
+    :data:`MIN_INPUT_CHARS`) and marked with the ellipsis."""
+    kept = list(demos)
+    while kept and drop_chars > 0:
+        drop_chars -= len(kept.pop(0).text)
+    if drop_chars > 0:
+        room = max(MIN_INPUT_CHARS, len(text) - drop_chars - len(ELLIPSIS))
+        if room < len(text):
+            text = _head(text, room) + ELLIPSIS.rstrip()
+    return kept, text
+
+
 def one_per_label(neighbours: Iterable[Example], k: int) -> list[Example]:
     """The nearest neighbour of each label, nearest first, until ``k`` (``neighbours`` most
     similar first)."""

@@ -13,7 +13,7 @@ import pytest
 
 from promptopt.errors import ProviderError
 from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator, ExampleRecord
-from promptopt.llm.types import CallError
+from promptopt.llm.types import CallError, CompletionRequest
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.demos import DemoSource
 from promptopt.task.spec import Example
@@ -168,3 +168,47 @@ def test_concurrency_with_retrieved_demos_matches_serial(monkeypatch: pytest.Mon
     serial = _evaluator(_completer()).evaluate(candidate, examples)
     parallel = _evaluator(_completer(), concurrency=8).evaluate(candidate, examples)
     assert _comparable(parallel) == _comparable(serial)
+
+
+# -- a prompt longer than the model's context window ----------------------------------------
+
+WINDOW_CHARS = 1000  # the fake model's context window, in characters (4 per token)
+
+
+def _windowed(request: CompletionRequest) -> str:
+    """Answers "billing" when the prompt fits the window, else fails as llama.cpp does."""
+    chars = sum(len(content) for _, content in request.messages)
+    if chars > WINDOW_CHARS:
+        tokens = chars // 4
+        raise CallError(
+            f"Requested tokens ({tokens}) exceed context window of {WINDOW_CHARS // 4}",
+            kind="context",
+            overflow=(tokens, WINDOW_CHARS // 4),
+        )
+    return "billing"
+
+
+def test_a_prompt_over_the_context_window_is_cut_to_fit_and_one_that_fits_is_not() -> None:
+    fake = FakeCompleter(_windowed)
+    long_train = tuple(replace(e, text=f"{e.text} " + "detail " * 12) for e in TRAIN)
+    evaluator = replace(_evaluator(fake), demo_source=DemoSource(long_train))
+    candidate = Candidate(instruction="Classify.", demo_strategy="retrieved", k=6, retriever="word")
+    short, long = Example("s", "a short one", "billing"), Example("l", "billing " * 60, "billing")
+    records = evaluator.evaluate(candidate, [short, long]).records
+    assert [r.status for r in records] == ["ok", "ok"]
+    sent = [sum(len(c) for _, c in r.messages) for r in fake.seen]
+    assert sent[-1] <= WINDOW_CHARS and max(sent) > WINDOW_CHARS  # the long one: refused, then fitted
+    assert 2 < fake.calls <= 2 + 3  # at most FIT_TRIES calls again, each in the count
+    assert records[1].data_chars < len(long.text) + sum(len(e.text) for e in long_train[:6])
+    tries_for_short = [r for r in fake.seen if r.messages[-1][1] == "a short one"]
+    assert len(tries_for_short) == 1 and len(tries_for_short[0].messages) == 1 + 2 * 6 + 1  # all 6 demos
+
+
+def test_a_prompt_that_cannot_fit_is_an_error_record_after_its_tries() -> None:
+    from promptopt.evaluate.evaluator import FIT_TRIES
+
+    fake = FakeCompleter(_windowed)
+    huge_instruction = Candidate(instruction="Classify. " * 110)  # the part that is never cut
+    records = _evaluator(fake).evaluate(huge_instruction, [Example("l", "billing " * 80, "billing")]).records
+    assert records[0].status == "error" and "exceed context window" in (records[0].error or "")
+    assert fake.calls == 1 + FIT_TRIES

@@ -120,7 +120,22 @@ def test_litellm_errors_translate_to_the_right_family() -> None:
     assert _translate(litellm, model, timeout).kind == "transient"  # type: ignore[union-attr]
     assert isinstance(_translate(litellm, model, auth), CredentialsError)
     assert isinstance(_translate(litellm, model, missing), ModelError)
-    assert _translate(litellm, model, window).kind == "request"  # type: ignore[union-attr]
+    assert _translate(litellm, model, window).kind == "context"  # type: ignore[union-attr]
+    said = litellm.BadRequestError(
+        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9559 tokens.",
+        model=model,
+        llm_provider=provider,
+    )
+    assert _translate(litellm, model, said).overflow == (9559, 8192)  # type: ignore[union-attr]
+    served = litellm.ContextWindowExceededError(  # llama-cpp-python's server, as seen in a test
+        "This model's maximum context length is 512 tokens. However, you requested 934 tokens"
+        " (930 in the messages, 4 in the completion).",
+        model=model,
+        llm_provider=provider,
+    )
+    assert _translate(litellm, model, served).overflow == (934, 512)  # type: ignore[union-attr]
+    other = litellm.BadRequestError("temperature must be at most 2", model=model, llm_provider=provider)
+    assert _translate(litellm, model, other).kind == "request"  # type: ignore[union-attr]
     for status in (500, 502, 503, 504, 529):  # any 5xx is the server's trouble: retried
         server = _translate(litellm, model, litellm.APIError(status, "boom", provider, model))
         assert isinstance(server, CallError) and server.kind == "transient", status

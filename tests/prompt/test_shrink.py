@@ -116,3 +116,21 @@ def test_candidates_keep_their_ids_while_the_new_components_are_at_their_default
 def test_components_that_cannot_apply_are_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Candidate(instruction="x", **changes)  # type: ignore[arg-type]
+
+
+# -- fitting a prompt into the model's context window ----------------------------------------
+
+
+def test_fit_drops_the_first_shown_demos_first_then_cuts_the_input() -> None:
+    from promptopt.prompt.shrink import ELLIPSIS, MIN_INPUT_CHARS, fit
+
+    demos = [demo(i, "a", "x" * 100) for i in range(4)]  # retrieved: most similar last
+    text = "word " * 200  # 1,000 characters
+    kept, same = fit(demos, text, 150)
+    assert [d.id for d in kept] == [d.id for d in demos[2:]] and same == text
+    kept, cut_text = fit(demos, text, 400 + 300)
+    assert kept == [] and len(cut_text) <= len(text) - 300 and cut_text.endswith(ELLIPSIS.rstrip())
+    assert text.startswith(cut_text.removesuffix(ELLIPSIS.rstrip()))
+    kept, floor = fit(demos, text, 10_000)  # never under the floor
+    assert kept == [] and MIN_INPUT_CHARS <= len(floor) < len(text)
+    assert fit(demos, text, 0) == (demos, text)
