@@ -19,7 +19,7 @@ from promptopt.llm import embed, local
 from promptopt.llm.budget import Budget
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.llm.cache import CachingCompleter, DiskCache
-from promptopt.llm.gateway import LiteLLMGateway
+from promptopt.llm.gateway import DEFAULT_TIMEOUT_S, LiteLLMGateway, check_timeout
 from promptopt.llm.ledger import Ledger, LedgerRecord
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.router import load_router_config
@@ -126,13 +126,19 @@ def available_retrievers(space: SearchSpace) -> SearchSpace:
 
 
 def make_gateway(
-    paths: Paths, api_bases: Mapping[str, str] | None = None, router: str | None = None
+    paths: Paths,
+    api_bases: Mapping[str, str] | None = None,
+    router: str | None = None,
+    timeout_s: float | None = None,
 ) -> LiteLLMGateway:
-    """The door to models (no I/O until a call; a router file is read and checked here)."""
+    """The door to models (no I/O until a call; a router file is read and checked here).
+    ``timeout_s``: seconds one attempt may take (None: the gateway's default)."""
+    check_timeout(timeout_s)
     return LiteLLMGateway(
         models_dir=paths.models_dir,
         api_bases=dict(api_bases or {}),
         router=load_router_config(Path(router)) if router else None,
+        timeout_s=timeout_s or DEFAULT_TIMEOUT_S,
     )
 
 
@@ -141,11 +147,12 @@ def build_completer(
     ledger: Ledger,
     api_bases: Mapping[str, str] | None = None,
     router: str | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[LiteLLMGateway, Completer]:
     """gateway -> cache (optional) -> ledger: every call is metered, hits included.
     ``api_bases``: the server of each self-hosted model string; ``router``: a LiteLLM Router
     file whose model names go to their deployments."""
-    gateway = make_gateway(paths, api_bases, router)
+    gateway = make_gateway(paths, api_bases, router, timeout_s)
     inner: Completer = gateway
     if paths.cache_file is not None:
         inner = CachingCompleter(gateway, DiskCache(paths.cache_file))
@@ -163,11 +170,14 @@ def open_eval(
     env: Mapping[str, str],
     api_base: str | None = None,
     router: str | None = None,
+    timeout_s: float | None = None,
 ) -> EvalRun:
     """Check the model (before any work) and build an evaluator for it (at ``api_base``, the
-    URL of a self-hosted server, or through the deployments of a ``router`` file)."""
+    URL of a self-hosted server, or through the deployments of a ``router`` file; each attempt
+    at most ``timeout_s`` seconds)."""
     ledger = Ledger()
-    gateway, completer = build_completer(paths, ledger, {model: api_base} if api_base else None, router)
+    bases = {model: api_base} if api_base else None
+    gateway, completer = build_completer(paths, ledger, bases, router, timeout_s)
     gateway.check(model, env)
     workers = concurrency or (1 if local.is_local(model) else 8)
     settings = EvalSettings(model=model, temperature=temperature, concurrency=workers, seed=seed)
@@ -209,6 +219,7 @@ class OptimizeSettings:
     ceiling_resolution: float = DEFAULT_RESOLUTION  # a plateau is a ceiling when the dev slice resolves this
     api_base: str | None = None  # the server of a self-hosted task model (and of the proposer, if the same)
     router: str | None = None  # a LiteLLM Router file: its model names reach their deployments
+    timeout_s: float | None = None  # seconds one call attempt may take (None: the default, 120)
 
     def api_bases(self) -> dict[str, str]:
         """The gateway's model -> server map (empty: every model at its provider)."""
@@ -231,7 +242,9 @@ class OptimizeSettings:
             "max_prompt_tokens": self.max_prompt_tokens,
             "ceiling_resolution": self.ceiling_resolution,
         } | {  # older run.json files stay as they were
-            k: v for k, v in (("api_base", self.api_base), ("router", self.router)) if v
+            k: v
+            for k, v in (("api_base", self.api_base), ("router", self.router), ("timeout_s", self.timeout_s))
+            if v
         }
 
     @staticmethod
@@ -401,7 +414,9 @@ def open_optimize(
 ) -> OptimizeRun:
     """Build the loop for a new or resumed run folder (``store``), checking both models first."""
     ledger = restored_ledger(store)
-    gateway, metered = build_completer(paths, ledger, settings.api_bases(), settings.router)
+    gateway, metered = build_completer(
+        paths, ledger, settings.api_bases(), settings.router, settings.timeout_s
+    )
     check_models(settings, gateway, env)
     return assemble_optimize(
         task,

@@ -126,6 +126,14 @@ RouterOpt = Annotated[
         "groups, and calls spread over that group's deployments (see docs/models.md).",
     ),
 ]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        help="Seconds one model call may take before it is retried as a timeout (default: 120); "
+        "raise it for a slow server, e.g. a CPU serving long prompts.",
+    ),
+]
 ConcurrencyOpt = Annotated[
     int | None, typer.Option(help="Calls in flight (default: 1 for local/, 8 otherwise).")
 ]

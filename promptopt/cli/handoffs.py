@@ -228,6 +228,7 @@ def _report_ablations(
             concurrency=found.info.concurrency,
             env=os.environ,
             api_base=found.info.api_base if setting.model == found.info.model else None,
+            timeout_s=found.info.timeout_s,
         ).evaluator
     what = f"scoring {len(job.plan)} ablations on {len(job.examples)} test examples…"
     with err.status(what) as status:

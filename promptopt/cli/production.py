@@ -16,6 +16,7 @@ from promptopt.cli.app import (
     DataDirOpt,
     ModelsDirOpt,
     RouterOpt,
+    TimeoutOpt,
     app,
     cli_paths,
     err,
@@ -48,6 +49,7 @@ class PredictArgs:
     concurrency: int | None
     api_base: str | None = None
     router: Path | None = None
+    timeout: float | None = None
 
 
 @app.command("predict")
@@ -68,6 +70,7 @@ def predict_cmd(
     concurrency: ConcurrencyOpt = None,
     api_base: ArtifactApiBaseOpt = None,
     router: RouterOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Classify a file of inputs with an exported artifact (JSONL out: row, id, prediction, status)."""
     args = PredictArgs(
@@ -82,6 +85,7 @@ def predict_cmd(
         concurrency,
         api_base,
         router,
+        timeout,
     )
     run_guarded(lambda: _predict(args))
 
@@ -93,6 +97,7 @@ def _load_runtime(
     concurrency: int | None,
     api_base: str | None = None,
     router: Path | None = None,
+    timeout: float | None = None,
 ) -> Any:
     from promptopt.production import runtime
 
@@ -108,6 +113,7 @@ def _load_runtime(
         concurrency=concurrency,
         api_base=api_base,
         router=router,
+        timeout_s=timeout,
     )
     with err.status(f"checking model {loaded.model}…"):
         loaded.check(os.environ)
@@ -124,7 +130,13 @@ def _predict(args: PredictArgs) -> None:
         )
     inputs = predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
     loaded = _load_runtime(
-        args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base, args.router
+        args.artifact,
+        args.models_dir,
+        args.cache_dir,
+        args.concurrency,
+        args.api_base,
+        args.router,
+        args.timeout,
     )
     with err.status(f"classifying {len(inputs)} inputs with {loaded.model}…"):
         predictions = loaded.predict_many([row.text for row in inputs])
@@ -157,6 +169,7 @@ class VerifyArgs:
     json_out: Path | None
     api_base: str | None = None
     router: Path | None = None
+    timeout: float | None = None
 
 
 @app.command("verify")
@@ -176,10 +189,22 @@ def verify_cmd(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     api_base: ArtifactApiBaseOpt = None,
     router: RouterOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Rescore through an artifact and compare with the run, example by example (exit 1 on any mismatch)."""
     args = VerifyArgs(
-        artifact, task, split, limit, data_dir, models_dir, cache_dir, concurrency, json_out, api_base, router
+        artifact,
+        task,
+        split,
+        limit,
+        data_dir,
+        models_dir,
+        cache_dir,
+        concurrency,
+        json_out,
+        api_base,
+        router,
+        timeout,
     )
     run_guarded(lambda: _verify(args))
 
@@ -196,7 +221,13 @@ def _verify(args: VerifyArgs) -> None:
         )
     paths = cli_paths(args.data_dir, args.models_dir)
     loaded = _load_runtime(
-        args.artifact, args.models_dir, args.cache_dir, args.concurrency, args.api_base, args.router
+        args.artifact,
+        args.models_dir,
+        args.cache_dir,
+        args.concurrency,
+        args.api_base,
+        args.router,
+        args.timeout,
     )
     with err.status("loading the task…"):
         task = load_task(args.task, search_dirs=paths.task_dirs, data_dir=paths.data_dir)

@@ -19,6 +19,7 @@ from promptopt.cli.app import (
     ModelsDirOpt,
     NoCacheOpt,
     RouterOpt,
+    TimeoutOpt,
     app,
     cli_paths,
     err,
@@ -72,6 +73,7 @@ class OptimizeArgs:
     ceiling_points: float = 5.0
     api_base: str | None = None
     router: Path | None = None
+    timeout: float | None = None
 
 
 @app.command("optimize")
@@ -135,6 +137,7 @@ def optimize_cmd(
     runs_dir: RunsDirOpt = Path("runs"),
     api_base: ApiBaseOpt = None,
     router: RouterOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
@@ -160,6 +163,7 @@ def optimize_cmd(
         ceiling_points,
         api_base,
         router,
+        timeout,
     )
     run_guarded(lambda: _optimize(args))
 
@@ -242,6 +246,7 @@ def _optimize(args: OptimizeArgs) -> None:
         ceiling_resolution=args.ceiling_points / 100,
         api_base=args.api_base,
         router=str(args.router.resolve()) if args.router else None,
+        timeout_s=args.timeout,
         space=compose.available_retrievers(
             SearchSpace(
                 k_choices=_parse_k_choices(args.k_choices),
@@ -256,7 +261,7 @@ def _optimize(args: OptimizeArgs) -> None:
     settings = replace(settings, space=compose.fit_space(settings.space, task))
     compose.check_prompt_cap(task, settings)
     with err.status(f"checking model {settings.model}…"):
-        gateway = compose.make_gateway(paths, settings.api_bases(), settings.router)
+        gateway = compose.make_gateway(paths, settings.api_bases(), settings.router, settings.timeout_s)
         compose.check_models(settings, gateway, os.environ)
     dev, test = compose.optimize_slices(task, settings)
     path = args.run_dir or new_run_dir(args.runs_dir, task.name)
@@ -281,11 +286,16 @@ def resume_cmd(
             "--api-base", help="The model's server, when it moved (default: the run's own --api-base)."
         ),
     ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="Seconds one model call may take (default: the run's own --timeout)."),
+    ] = None,
 ) -> None:
     """Continue a run where it stopped: after an interruption, or after a budget stop with a
     larger budget (the summary is written again at the new end)."""
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
-    run_guarded(lambda: _resume(run, budget, data_dir, models_dir, cache_dir, not no_cache, api_base))
+    moved = {"api_base": api_base, "timeout_s": timeout}
+    run_guarded(lambda: _resume(run, budget, data_dir, models_dir, cache_dir, not no_cache, moved))
 
 
 def _resume(
@@ -295,10 +305,11 @@ def _resume(
     models_dir: Path | None,
     cache_dir: Path | None,
     use_cache: bool,
-    api_base: str | None = None,
+    moved: dict[str, Any] | None = None,
 ) -> None:
     from promptopt import compose
     from promptopt.llm.budget import Budget
+    from promptopt.llm.gateway import check_timeout
     from promptopt.run.reader import check_same_data, open_store
 
     store = open_store(run)
@@ -307,10 +318,12 @@ def _resume(
     raised = {k: v for k, v in budget.items() if v is not None}
     if raised:
         settings = replace(settings, budget=Budget(**{**settings.budget.to_json(), **raised}))
-    if api_base is not None:
-        settings = replace(settings, api_base=api_base)
+    changed = {k: v for k, v in (moved or {}).items() if v is not None}  # where and how to call
+    check_timeout(changed.get("timeout_s"))  # before run.json is written
+    if changed:
+        settings = replace(settings, **changed)
     compose.check_resumable(store, stored.budget, settings.budget)
-    if raised or api_base is not None:
+    if raised or changed:
         store.write_json("run.json", {**info, "settings": settings.to_json()})
     paths = cli_paths(data_dir, models_dir, cache_dir, use_cache)
     with err.status("loading the task…"):

@@ -19,6 +19,7 @@ from promptopt.cli.app import (
     ModelsDirOpt,
     NoCacheOpt,
     RouterOpt,
+    TimeoutOpt,
     app,
     cli_paths,
     err,
@@ -108,6 +109,7 @@ class EvalArgs:
     records_out: Path | None
     api_base: str | None = None
     router: Path | None = None
+    timeout: float | None = None
 
 
 @app.command("eval")
@@ -152,6 +154,7 @@ def eval_cmd(
     ] = None,
     api_base: ApiBaseOpt = None,
     router: RouterOpt = None,
+    timeout: TimeoutOpt = None,
 ) -> None:
     """Score one prompt (zero-shot or with K demos) on a split of a task."""
     args = EvalArgs(
@@ -175,6 +178,7 @@ def eval_cmd(
         records_out,
         api_base,
         router,
+        timeout,
     )
     run_guarded(lambda: _eval(args))
 
@@ -228,6 +232,7 @@ def _eval(args: EvalArgs) -> None:
             env=os.environ,
             api_base=args.api_base,
             router=str(args.router) if args.router else None,
+            timeout_s=args.timeout,
         )
     result = run_with_progress(run, candidate, examples, task.name, args.split)
     summary = EvalSummary.of(task, args.split, args.model, candidate, result, run.ledger.totals)

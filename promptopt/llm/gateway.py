@@ -33,6 +33,7 @@ from promptopt.llm.types import CallError, CompletionRequest, CompletionResponse
 
 log = logging.getLogger(__name__)
 
+DEFAULT_TIMEOUT_S = 120.0  # seconds an attempt may take (--timeout)
 _NO_KEY_PROVIDERS = {"ollama", "ollama_chat"}  # these default to http://localhost:11434
 
 
@@ -166,7 +167,7 @@ class LiteLLMGateway:
     # several deployments behind one model name (``--router FILE``): its names go to litellm.Router
     router: RouterConfig | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout_s: float = 120.0
+    timeout_s: float = DEFAULT_TIMEOUT_S  # per attempt; a call that takes longer is retried
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     _local_files: dict[str, local.LocalFile] = field(default_factory=dict)
@@ -345,6 +346,15 @@ def check_api_base(base: str, model: str) -> None:
         raise UsageError(
             f"--api-base must be an http(s) URL (seen: {base!r})",
             hint="for an OpenAI-compatible server: --api-base http://127.0.0.1:8000/v1",
+        )
+
+
+def check_timeout(seconds: float | None) -> None:
+    """Refuse a ``--timeout`` that is not a positive number of seconds."""
+    if seconds is not None and not seconds > 0:
+        raise UsageError(
+            f"--timeout must be more than 0 seconds (seen: {seconds})",
+            hint=f"give the seconds one call may take, e.g. --timeout 600 for a slow server (default {DEFAULT_TIMEOUT_S:.0f})",
         )
 
 

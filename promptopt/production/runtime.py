@@ -21,7 +21,7 @@ from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator, Ex
 from promptopt.llm import local
 from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.embed import MiniLMEmbedder
-from promptopt.llm.gateway import LiteLLMGateway
+from promptopt.llm.gateway import DEFAULT_TIMEOUT_S, LiteLLMGateway, check_timeout
 from promptopt.llm.ledger import Ledger
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.router import load_router_config
@@ -176,14 +176,18 @@ def model_door(
     cache_file: Path | None,
     api_bases: Mapping[str, str] | None = None,
     router: Path | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[LiteLLMGateway, Completer]:
     """The gateway (LiteLLM, or llama.cpp in-process for ``local/``), behind an optional
     completion cache. ``api_bases``: the server of each self-hosted model string; ``router``:
-    a LiteLLM Router file (several deployments behind one model name)."""
+    a LiteLLM Router file (several deployments behind one model name); ``timeout_s``: seconds
+    one attempt may take (None: the default)."""
+    check_timeout(timeout_s)
     gateway = LiteLLMGateway(
         models_dir=models_dir or local.default_models_dir(),
         api_bases=dict(api_bases or {}),
         router=load_router_config(router) if router is not None else None,
+        timeout_s=timeout_s or DEFAULT_TIMEOUT_S,
     )
     if cache_file is None:
         return gateway, gateway
@@ -200,6 +204,7 @@ def load(
     concurrency: int | None = None,
     api_base: str | None = None,
     router: Path | None = None,
+    timeout_s: float | None = None,
 ) -> Runtime:
     """Read and verify an artifact (format, content hash, embeddings) and build its runtime.
 
@@ -209,7 +214,8 @@ def load(
     ``concurrency``: calls in flight (default 1 for ``local/`` models, else 8). ``api_base``:
     the model's server, overriding the one the artifact records (a self-hosted model that
     moved). ``router``: a LiteLLM Router file whose model names reach their deployments (the
-    artifact's model name must be one of them). No model call and no embedding happens here.
+    artifact's model name must be one of them). ``timeout_s``: seconds one call attempt may
+    take (default 120). No model call and no embedding happens here.
     """
     artifact = read_artifact(Path(path))
     candidate = _candidate(artifact)
@@ -217,7 +223,7 @@ def load(
     if completer is None:
         base = api_base or artifact.model.get("api_base")
         bases = {str(artifact.model["name"]): str(base)} if base else None
-        gateway, completer = model_door(models_dir, cache_file, bases, router)
+        gateway, completer = model_door(models_dir, cache_file, bases, router, timeout_s)
     ledger = Ledger()
     evaluator = Evaluator(
         completer=MeteredCompleter(completer, ledger),

@@ -67,6 +67,12 @@ class RunInfo:
         return None if value is None else str(value)
 
     @property
+    def timeout_s(self) -> float | None:
+        """Seconds one call attempt could take (``--timeout``), if the run set it."""
+        value = self.settings.get("timeout_s")
+        return None if value is None else float(value)
+
+    @property
     def seed(self) -> int:
         return int(self.settings.get("seed", 0))
 
