@@ -298,6 +298,7 @@ def fake_evaluator(monkeypatch: pytest.MonkeyPatch, world: World) -> Iterator[Fa
         concurrency: Any,
         env: Any,
         api_base: str | None = None,
+        timeout_s: float | None = None,
     ) -> Any:
         evaluator = Evaluator(
             completer=fake,
