@@ -120,6 +120,19 @@ def _load_runtime(
     return loaded
 
 
+def _runtime_for(args: PredictArgs | VerifyArgs) -> Any:
+    """The runtime of a predict or verify command, checked (see :func:`_load_runtime`)."""
+    return _load_runtime(
+        args.artifact,
+        args.models_dir,
+        args.cache_dir,
+        args.concurrency,
+        args.api_base,
+        args.router,
+        args.timeout,
+    )
+
+
 def _predict(args: PredictArgs) -> None:
 
     from promptopt.production import predict_io
@@ -129,15 +142,7 @@ def _predict(args: PredictArgs) -> None:
             f"{args.out_file} already exists", hint="pass --force to overwrite it, or another --out"
         )
     inputs = predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
-    loaded = _load_runtime(
-        args.artifact,
-        args.models_dir,
-        args.cache_dir,
-        args.concurrency,
-        args.api_base,
-        args.router,
-        args.timeout,
-    )
+    loaded = _runtime_for(args)
     with err.status(f"classifying {len(inputs)} inputs with {loaded.model}…"):
         predictions = loaded.predict_many([row.text for row in inputs])
     rows = predict_io.output_rows(inputs, predictions)
@@ -220,15 +225,7 @@ def _verify(args: VerifyArgs) -> None:
             f"--limit must be at least 1 (seen: {args.limit})", hint="drop --limit to rescore every example"
         )
     paths = cli_paths(args.data_dir, args.models_dir)
-    loaded = _load_runtime(
-        args.artifact,
-        args.models_dir,
-        args.cache_dir,
-        args.concurrency,
-        args.api_base,
-        args.router,
-        args.timeout,
-    )
+    loaded = _runtime_for(args)
     with err.status("loading the task…"):
         task = load_task(args.task, search_dirs=paths.task_dirs, data_dir=paths.data_dir)
     plan = verify.plan(loaded.artifact, task, split=args.split, limit=args.limit)
