@@ -19,7 +19,7 @@ from promptopt.llm import embed, local
 from promptopt.llm.budget import Budget
 from promptopt.llm.budgeted import BudgetedCompleter
 from promptopt.llm.cache import CachingCompleter, DiskCache
-from promptopt.llm.gateway import DEFAULT_TIMEOUT_S, LiteLLMGateway, check_timeout
+from promptopt.llm.gateway import DEFAULT_TIMEOUT_S, LiteLLMGateway
 from promptopt.llm.ledger import Ledger, LedgerRecord
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.router import load_router_config
@@ -133,12 +133,11 @@ def make_gateway(
 ) -> LiteLLMGateway:
     """The door to models (no I/O until a call; a router file is read and checked here).
     ``timeout_s``: seconds one attempt may take (None: the gateway's default)."""
-    check_timeout(timeout_s)
     return LiteLLMGateway(
         models_dir=paths.models_dir,
         api_bases=dict(api_bases or {}),
         router=load_router_config(Path(router)) if router else None,
-        timeout_s=timeout_s or DEFAULT_TIMEOUT_S,
+        timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
     )
 
 

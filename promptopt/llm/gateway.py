@@ -178,6 +178,7 @@ class LiteLLMGateway:
     def __post_init__(self) -> None:
         for model, base in self.api_bases.items():
             check_api_base(base, model)
+        check_timeout(self.timeout_s)
 
     def fingerprint(self, model: str) -> str:
         """What identifies the weights behind a model string, for the completion cache: a

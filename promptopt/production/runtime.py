@@ -21,7 +21,7 @@ from promptopt.evaluate.evaluator import EvalResult, EvalSettings, Evaluator, Ex
 from promptopt.llm import local
 from promptopt.llm.cache import CachingCompleter, DiskCache
 from promptopt.llm.embed import MiniLMEmbedder
-from promptopt.llm.gateway import DEFAULT_TIMEOUT_S, LiteLLMGateway, check_timeout
+from promptopt.llm.gateway import DEFAULT_TIMEOUT_S, LiteLLMGateway
 from promptopt.llm.ledger import Ledger
 from promptopt.llm.metered import MeteredCompleter
 from promptopt.llm.router import load_router_config
@@ -182,12 +182,11 @@ def model_door(
     completion cache. ``api_bases``: the server of each self-hosted model string; ``router``:
     a LiteLLM Router file (several deployments behind one model name); ``timeout_s``: seconds
     one attempt may take (None: the default)."""
-    check_timeout(timeout_s)
     gateway = LiteLLMGateway(
         models_dir=models_dir or local.default_models_dir(),
         api_bases=dict(api_bases or {}),
         router=load_router_config(router) if router is not None else None,
-        timeout_s=timeout_s or DEFAULT_TIMEOUT_S,
+        timeout_s=DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s,
     )
     if cache_file is None:
         return gateway, gateway
