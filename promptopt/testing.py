@@ -303,7 +303,7 @@ def tiny_task(n_train: int = 120, n_dev: int = 60, n_test: int = 48) -> Task:
         name=TASK_NAME,
         description=TASK_DESCRIPTION,
         metric="accuracy",
-        input_field="text",
+        input_fields=("text",),
         label_field="label",
         data=DataSpec(dir=TASK_NAME, train="train.jsonl", dev="dev.jsonl", test="test.jsonl"),
     )

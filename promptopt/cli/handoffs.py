@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from promptopt.cli.app import DataDirOpt, ModelsDirOpt, app, cli_paths, err, out, run_guarded
+from promptopt.cli.next_steps import data_dir_flag, print_next
 from promptopt.cli.progress import plain_progress
 from promptopt.cli.tables import ci, pct, print_spec
 from promptopt.errors import PromptoptError, UsageError
@@ -103,6 +104,7 @@ def _finetune_spec(
             data, task, options, LiteLLMGateway(models_dir=paths.models_dir).price, out_dir, force=force
         )
     print_spec(spec, out_dir, written)
+    print_next("finetune-spec", run=str(run), out=str(out_dir), data_dir=data_dir_flag(paths.data_dir))
 
 
 def auto_finetune_spec(task: Any, run: Path, paths: Any) -> None:
@@ -200,6 +202,12 @@ def _report(args: ReportArgs) -> None:
 
         out.print(f"lift carried by: {carriers(attribution)}", highlight=False)
     out.print(f"wrote {len(written)} files to {out_dir} (open {out_dir / 'report.html'})", highlight=False)
+    print_next(
+        "report",
+        run=str(args.run),
+        out=str(out_dir),
+        data_dir=data_dir_flag(cli_paths(args.data_dir).data_dir),
+    )
 
 
 def _report_ablations(
@@ -252,14 +260,16 @@ def export_cmd(
     out_file: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="File to write (default: RUN/export/prompt.json, messages.json or dspy_program.py)."
+            "--out",
+            help="File to write (default: RUN/export/prompt.json, messages.json or dspy_program.py);"
+            " for --format plain, the folder (default: RUN/export/plain).",
         ),
     ] = None,
     fmt: Annotated[
         str,
         typer.Option(
             "--format",
-            help="json (the artifact), messages (the messages template only) or dspy (a DSPy program, with the artifact it loads).",
+            help="json (the artifact), messages (the messages template only), dspy (a DSPy program, with the artifact it loads) or plain (a folder for stacks without Python: request.json, demos, label mapping, README.md; --out names the folder).",
         ),
     ] = "json",
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")] = False,
@@ -302,7 +312,10 @@ def _export(
         highlight=False,
     )
     if fmt != "messages":
-        out.print(f"check it with: promptopt verify {plan.artifact_path()} {task.name}", highlight=False)
+        artifact = str(plan.artifact_path())
+        print_next(
+            "export", artifact=artifact, task=found.info.task_ref(), data_dir=data_dir_flag(paths.data_dir)
+        )
 
 
 def _pool_embedder(cache: Path | None) -> Any:

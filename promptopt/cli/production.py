@@ -23,6 +23,7 @@ from promptopt.cli.app import (
     out,
     run_guarded,
 )
+from promptopt.cli.next_steps import print_next
 from promptopt.cli.progress import run_with_progress
 from promptopt.cli.tables import print_verify
 from promptopt.errors import UsageError
@@ -41,7 +42,7 @@ class PredictArgs:
     artifact: Path
     input_file: Path
     out_file: Path | None
-    text_field: str
+    text_field: str | None
     id_field: str
     force: bool
     models_dir: Path | None
@@ -60,7 +61,13 @@ def predict_cmd(
         Path | None,
         typer.Option("--out", help="Write the JSONL predictions here (default: standard output)."),
     ] = None,
-    text_field: Annotated[str, typer.Option(help="Field (CSV column) that holds the text.")] = "text",
+    text_field: Annotated[
+        str | None,
+        typer.Option(
+            help="Field (CSV column) that holds the text (default: text, or the task's input fields"
+            " written by its layout when the task reads several)."
+        ),
+    ] = None,
     id_field: Annotated[
         str, typer.Option(help="Field copied to the output as the input's id, when present.")
     ] = "id",
@@ -133,15 +140,31 @@ def _runtime_for(args: PredictArgs | VerifyArgs) -> Any:
     )
 
 
-def _predict(args: PredictArgs) -> None:
+def _read_inputs(args: PredictArgs) -> Any:
+    """The inputs, read before any model is loaded: a bad input file fails at once."""
+    from promptopt.production import predict_io
+    from promptopt.production.artifact import read_artifact
 
+    if args.text_field is not None:
+        return predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
+    artifact = read_artifact(args.artifact)
+    several = len(artifact.input_fields) > 1 or artifact.layout is not None
+    return predict_io.read_inputs(
+        args.input_file,
+        id_field=args.id_field,
+        fields=artifact.input_fields if several else (),
+        layout=artifact.layout,
+    )
+
+
+def _predict(args: PredictArgs) -> None:
     from promptopt.production import predict_io
 
     if args.out_file is not None and args.out_file.exists() and not args.force:
         raise UsageError(
             f"{args.out_file} already exists", hint="pass --force to overwrite it, or another --out"
         )
-    inputs = predict_io.read_inputs(args.input_file, text_field=args.text_field, id_field=args.id_field)
+    inputs = _read_inputs(args)
     loaded = _runtime_for(args)
     with err.status(f"classifying {len(inputs)} inputs with {loaded.model}…"):
         predictions = loaded.predict_many([row.text for row in inputs])
@@ -240,3 +263,4 @@ def _verify(args: VerifyArgs) -> None:
             f"{len(report.mismatches)} of {report.compared} predictions differ from the ones the run recorded",
             hint="the model is not deterministic here, or it, its parameters or the prompt changed since the run",
         )
+    print_next("verify", artifact=str(args.artifact))

@@ -103,9 +103,10 @@ class OptimizeDisplay:
     """Live progress of a run (best score, spend, candidates, plateau status). On a terminal
     it is one refreshing status line; otherwise a line per finished evaluation."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, budget: Any = None) -> None:
         self.console = console
         self.state = DisplayState()
+        self.budget = budget  # a promptopt.llm.budget.Budget: what the time left is read from
         self._status: Any = None
 
     def __enter__(self) -> OptimizeDisplay:
@@ -160,7 +161,27 @@ class OptimizeDisplay:
         s = self.state
         best = "-" if s.best is None else f"{s.best:.1%}"
         usd = "n/a" if s.usd is None else f"${s.usd:.4f}"
+        left = time_left(self.budget, s)
         return (
             f"candidates {s.evals} · best dev {best} · calls {s.calls} · live tokens {s.tokens} · {usd}"
-            f" · plateau {s.plateau} · now {s.current} [{s.done}]"
+            f" · plateau {s.plateau}{left} · now {s.current} [{s.done}]"
         )
+
+
+def time_left(budget: Any, s: DisplayState) -> str:
+    """`` · ~12 min left`` from the budget used so far (the most used of time, calls, tokens
+    and dollars, at the pace so far); empty without a budget or before the first evaluation.
+    The search may stop sooner, at the plateau or at --max-trials."""
+    if budget is None or s.elapsed <= 0:
+        return ""
+    used = [
+        s.elapsed / budget.seconds if budget.seconds else 0.0,
+        s.calls / budget.calls if budget.calls else 0.0,
+        s.tokens / budget.tokens if budget.tokens else 0.0,
+        (s.usd or 0.0) / budget.usd if budget.usd else 0.0,
+    ]
+    fraction = max(used)
+    if fraction <= 0:
+        return ""
+    seconds = max(0.0, s.elapsed * (1 - fraction) / fraction)
+    return f" · ~{seconds / 60:.0f} min left" if seconds >= 90 else f" · ~{seconds:.0f} s left"

@@ -27,7 +27,9 @@ from promptopt.cli.app import (
     run_guarded,
 )
 from promptopt.cli.handoffs import auto_finetune_spec
+from promptopt.cli.next_steps import data_dir_flag, print_next
 from promptopt.cli.progress import CtrlC, OptimizeDisplay
+from promptopt.cli.run_file import load_run_file, run_file_text
 from promptopt.cli.tables import pct, print_run_summary
 from promptopt.errors import PromptoptError, UsageError
 
@@ -78,7 +80,22 @@ class OptimizeArgs:
 
 @app.command("optimize")
 def optimize_cmd(
-    task: Annotated[str, typer.Argument(help="A task name in tasks/ or a path to a task file.")],
+    task: Annotated[
+        str | None,
+        typer.Argument(
+            help="A task name in tasks/ or a path to a task file (or task = ... in the run file)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A TOML run file whose keys are these options (time-limit = 600, dev-limit = 40, ...);"
+            " options on the command line override it. `promptopt show RUN --config` writes one.",
+            is_eager=True,
+            callback=load_run_file,
+        ),
+    ] = None,
     model: Annotated[
         str, typer.Option("--model", "-m", help="Task model: any LiteLLM model string, or local/<name>.")
     ] = DEFAULT_MODEL,
@@ -140,6 +157,9 @@ def optimize_cmd(
     timeout: TimeoutOpt = None,
 ) -> None:
     """Search prompt decompositions on dev, stop at a budget or the plateau, score on test."""
+    if task is None:
+        run_guarded(_no_task)
+        return
     budget = {"calls": budget_calls, "tokens": budget_tokens, "usd": budget_usd, "seconds": time_limit}
     args = OptimizeArgs(
         task,
@@ -166,6 +186,13 @@ def optimize_cmd(
         timeout,
     )
     run_guarded(lambda: _optimize(args))
+
+
+def _no_task() -> None:
+    raise UsageError(
+        "optimize needs a task (seen: none)",
+        hint='give it as the first argument (a name in tasks/ or a task file), or task = "..." in the --config file',
+    )
 
 
 def _parse_k_choices(text: str) -> tuple[int, ...]:
@@ -335,7 +362,7 @@ def _resume(
 def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
     from promptopt import compose
 
-    display = OptimizeDisplay(err)
+    display = OptimizeDisplay(err, settings.budget)
     ctrl_c = CtrlC()
     with err.status(f"checking model {settings.model}…"):
         run = compose.open_optimize(task, settings, paths, store, env=os.environ, observers=[display, ctrl_c])
@@ -359,6 +386,7 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
     print_run_summary(summary, store.path)
     if summary.plateau_reached:
         auto_finetune_spec(task, store.path, paths)
+    print_next("optimize", run=str(store.path), task=settings.task, data_dir=data_dir_flag(paths.data_dir))
 
 
 @app.command("runs")
@@ -402,17 +430,23 @@ def _runs(runs_dir: Path) -> None:
 def show_cmd(
     run: Annotated[Path, typer.Argument(help="A run folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json as is.")] = False,
+    as_config: Annotated[
+        bool, typer.Option("--config", help="Print the run file that reproduces the run (optimize --config).")
+    ] = False,
 ) -> None:
     """Summarize one run: result, best prompt, spend, plateau evidence."""
-    run_guarded(lambda: _show(run, as_json))
+    run_guarded(lambda: _show(run, as_json, as_config))
 
 
-def _show(run: Path, as_json: bool) -> None:
+def _show(run: Path, as_json: bool, as_config: bool = False) -> None:
     from promptopt.run.events import Evaluated
     from promptopt.run.history import History
     from promptopt.run.reader import open_store, read_summary
 
     store = open_store(run)
+    if as_config:
+        typer.echo(run_file_text(store.read_json("run.json")["settings"], run=run), nl=False)
+        return
     if not store.has("summary.json"):
         done = History.load(store).of(Evaluated)
         best = max(done, key=lambda e: e.accuracy if not e.raced_out else -1, default=None)

@@ -26,6 +26,7 @@ from promptopt.cli.app import (
     out,
     run_guarded,
 )
+from promptopt.cli.next_steps import data_dir_flag, print_next
 from promptopt.cli.progress import run_with_progress
 from promptopt.cli.tables import print_eval_summary
 from promptopt.errors import PromptoptError, UsageError
@@ -243,3 +244,4 @@ def _eval(args: EvalArgs) -> None:
     if args.records_out:
         compose.write_jsonl(args.records_out, [r.to_json() for r in result.records])
         out.print(f"wrote {args.records_out}")
+    print_next("eval", task=args.task, data_dir=data_dir_flag(paths.data_dir))

@@ -73,6 +73,19 @@ class Artifact:
         return tuple(self.data["labels"])
 
     @property
+    def input_fields(self) -> tuple[str, ...]:
+        """The task's input columns (artifacts before multi-field input name one)."""
+        task = self.data.get("task") or {}
+        fields = task.get("input_fields") or [task.get("input_field") or "text"]
+        return tuple(str(f) for f in fields)
+
+    @property
+    def layout(self) -> str | None:
+        """How the input columns make one text (None: the one column, or ``field: value`` lines)."""
+        layout = (self.data.get("task") or {}).get("layout")
+        return None if layout is None else str(layout)
+
+    @property
     def model(self) -> Mapping[str, Any]:
         """``name``, ``temperature``, ``max_tokens``, ``seed``, ``stop``."""
         model: Mapping[str, Any] = self.data["model"]

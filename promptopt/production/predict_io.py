@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from promptopt.errors import DataError, UsageError
+from promptopt.task.spec import lay_out
 
 SUFFIXES = (".jsonl", ".json", ".csv")
 
@@ -28,8 +29,16 @@ class InputRow:
     text: str
 
 
-def read_inputs(path: Path, *, text_field: str = "text", id_field: str = "id") -> list[InputRow]:
-    """The rows of ``path``; every row must have ``text_field``."""
+def read_inputs(
+    path: Path,
+    *,
+    text_field: str = "text",
+    id_field: str = "id",
+    fields: Sequence[str] = (),
+    layout: str | None = None,
+) -> list[InputRow]:
+    """The rows of ``path``; every row must have ``text_field``, or, when ``fields`` are given
+    (a task with several input columns), those fields, written into one text by ``layout``."""
     if not path.is_file():
         raise DataError(f"input file {path} does not exist", hint="pass a JSONL or CSV file with --input")
     suffix = path.suffix.lower()
@@ -42,7 +51,23 @@ def read_inputs(path: Path, *, text_field: str = "text", id_field: str = "id") -
         raise DataError(
             f"input file {path} has no rows", hint="add one input per line (JSONL) or per row (CSV)"
         )
+    if fields:
+        return [_laid_out(path, i, row, fields, layout, id_field) for i, row in enumerate(rows)]
     return [_input(path, i, row, text_field, id_field) for i, row in enumerate(rows)]
+
+
+def _laid_out(
+    path: Path, index: int, row: dict[str, Any], fields: Sequence[str], layout: str | None, id_field: str
+) -> InputRow:
+    missing = [f for f in fields if f not in row]
+    if missing:
+        raise DataError(
+            f"{path}: row {index} has no field {missing[0]!r}; the prompt's task reads"
+            f" {', '.join(map(repr, fields))} (fields seen: {', '.join(map(str, row)) or 'none'})",
+            hint="give every row the task's input fields, or pass --text-field with one column of ready text",
+        )
+    ident = row.get(id_field)
+    return InputRow(row=index, id=None if ident is None else str(ident), text=lay_out(fields, layout, row))
 
 
 def _input(path: Path, index: int, row: dict[str, Any], text_field: str, id_field: str) -> InputRow:

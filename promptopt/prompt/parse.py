@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from promptopt.prompt.render import codes_for
 
-_PREFIX = re.compile(
+ANSWER_PREFIX = re.compile(
     r"^(?:the\s+)?(?:label|answer|intent|category|class|output|topic|product)\b\s*(?:is\b)?\s*[:=\-]?\s*",
     re.I,
 )
-_STRIP = "\"'`*_[](){}<>.,;:!?- \t"
-_SEPARATORS = re.compile(r"[\s_\-/]+")
+STRIP_CHARS = "\"'`*_[](){}<>.,;:!?- \t"
+SEPARATORS = re.compile(r"[\s_\-/]+")
 
 
 class LabelParser:
@@ -40,11 +40,11 @@ class LabelParser:
 
 
 def _variants(line: str) -> list[str]:
-    stripped = line.strip().strip(_STRIP)
-    without_prefix = _PREFIX.sub("", stripped).strip(_STRIP)
+    stripped = line.strip().strip(STRIP_CHARS)
+    without_prefix = ANSWER_PREFIX.sub("", stripped).strip(STRIP_CHARS)
     return [normalize(stripped), normalize(without_prefix)]
 
 
 def normalize(text: str) -> str:
     """Lower-case, trim quotes/punctuation at the ends, fold ``_ - /`` and spaces to one space."""
-    return _SEPARATORS.sub(" ", text.strip().strip(_STRIP).lower()).strip()
+    return SEPARATORS.sub(" ", text.strip().strip(STRIP_CHARS).lower()).strip()

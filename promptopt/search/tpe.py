@@ -156,4 +156,8 @@ class TPESearch:
         self._open().tell(number, state=optuna.trial.TrialState.FAIL)
 
     def n_trials(self) -> int:
-        return len(self._open().get_trials(deepcopy=False))
+        """Trials asked so far (queued seeds not yet asked do not count: ``--max-trials 3``
+        means three trials run, whatever is queued)."""
+        optuna = _optuna()
+        asked = [s for s in optuna.trial.TrialState if s != optuna.trial.TrialState.WAITING]
+        return len(self._open().get_trials(deepcopy=False, states=tuple(asked)))

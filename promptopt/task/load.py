@@ -7,15 +7,17 @@ the label set, duplicate labels. A train/test text overlap is a warning, not an 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from promptopt.digest import file_sha256
 from promptopt.errors import DataError, TaskError
 from promptopt.task.spec import SPLITS, Example, Task, TaskSpec, parse_task_file
+from promptopt.task.split import plan_split
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +60,50 @@ def load_task(name_or_path: str, *, search_dirs: Sequence[Path], data_dir: Path)
 
 def load_task_data(spec: TaskSpec, *, data_dir: Path) -> Task:
     """Read a parsed task's splits and labels and check them against each other."""
-    paths = {split: data_path(spec, getattr(spec.data, split), data_dir) for split in SPLITS}
-    splits = {split: _read_split(spec, split, path) for split, path in paths.items()}
+    if spec.data.source is not None:
+        paths, splits, hashes = _split_source(spec, data_dir)
+    else:
+        paths = {split: data_path(spec, spec.data.file_of(split), data_dir) for split in SPLITS}
+        splits = {split: _read_split(spec, split, path) for split, path in paths.items()}
+        hashes = {split: file_sha256(path) for split, path in paths.items()}
     labels = _labels(spec, splits["train"], data_dir)
     for split, examples in splits.items():
         _check_gold_labels(spec, split, paths[split], examples, labels)
     warnings = tuple(_overlap_warnings(splits))
     for warning in warnings:
         log.warning("%s: %s", spec.name, warning)
-    hashes = {split: file_sha256(path) for split, path in paths.items()}
     return Task(spec=spec, labels=labels, splits=splits, warnings=warnings, data_hashes=hashes)
+
+
+def _split_source(
+    spec: TaskSpec, data_dir: Path
+) -> tuple[dict[str, Path], dict[str, tuple[Example, ...]], dict[str, str]]:
+    """The three splits of a task that names one ``source`` file and its ``split``."""
+    assert spec.data.split is not None
+    path = data_path(spec, spec.data.file_of("train"), data_dir)
+    rows = read_labelled_rows(spec, path)
+    labels = [str(row[spec.label_field]).strip() for row in rows]
+    plan = plan_split(labels, spec.data.split, where=f"task {spec.name!r} ({path})")
+    digest = file_sha256(path)
+    splits, hashes = {}, {}
+    for split in SPLITS:
+        chosen = plan.indices(split)
+        splits[split] = tuple(
+            _example(spec, split, j, rows[i], path, row_number=i) for j, i in enumerate(chosen)
+        )
+        hashes[split] = hashlib.sha256(f"{digest}|{spec.data.split.describe()}|{split}".encode()).hexdigest()
+    return {split: path for split in SPLITS}, splits, hashes
+
+
+def read_labelled_rows(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
+    """The rows of one data file, checked to have the task's input and label columns."""
+    if not path.is_file():
+        raise _missing_file(spec, "source" if spec.data.source else "data", path)
+    rows = _read_rows(spec, path)
+    if not rows:
+        raise DataError(f"task {spec.name!r}: {path} has no rows", hint="give it rows")
+    _check_columns(spec, path, set(rows[0]))
+    return rows
 
 
 def data_path(spec: TaskSpec, name: str, data_dir: Path) -> Path:
@@ -90,44 +126,72 @@ def _read_split(spec: TaskSpec, split: str, path: Path) -> tuple[Example, ...]:
     if not path.is_file():
         raise _missing_file(spec, f"{split} split", path)
     rows = _read_rows(spec, path)
-    columns = set(rows[0]) if rows else set()
-    for role, field in (("input", spec.input_field), ("label", spec.label_field)):
-        if rows and field not in columns:
+    if not rows:
+        raise DataError(f"task {spec.name!r}: the {split} split is empty ({path})", hint="give it rows")
+    _check_columns(spec, path, set(rows[0]))
+    return tuple(_example(spec, split, i, row, path) for i, row in enumerate(rows))
+
+
+def _check_columns(spec: TaskSpec, path: Path, columns: set[str]) -> None:
+    roles = [("input", f) for f in spec.input_fields] + [("label", spec.label_field)]
+    for role, field in roles:
+        if field not in columns:
             raise DataError(
                 f"task {spec.name!r}: {role} field {field!r} is not a column of {path}"
                 f" (columns: {', '.join(sorted(columns))})",
                 hint=f"set [fields] {role} to one of the columns",
             )
-    if not rows:
-        raise DataError(f"task {spec.name!r}: the {split} split is empty ({path})", hint="give it rows")
-    return tuple(_example(spec, split, i, row, path) for i, row in enumerate(rows))
 
 
-def _example(spec: TaskSpec, split: str, index: int, row: dict[str, Any], path: Path) -> Example:
-    text, label = row[spec.input_field], row[spec.label_field]
-    if text is None or not str(text).strip():
+def _example(
+    spec: TaskSpec, split: str, index: int, row: dict[str, Any], path: Path, *, row_number: int | None = None
+) -> Example:
+    """Example ``<split>-<index>``; ``row_number`` is its row in ``path`` (default: ``index``)."""
+    label, where = row[spec.label_field], row_number if row_number is not None else index
+    if all(row.get(f) is None or not str(row[f]).strip() for f in spec.input_fields):
         raise DataError(
-            f"task {spec.name!r}: row {index} of {path} has an empty {spec.input_field!r}",
+            f"task {spec.name!r}: row {where} of {path} has an empty {' and '.join(map(repr, spec.input_fields))}",
             hint="remove the row or fill the field",
         )
     if label is None or not str(label).strip():
         raise DataError(
-            f"task {spec.name!r}: row {index} of {path} has an empty {spec.label_field!r}",
+            f"task {spec.name!r}: row {where} of {path} has an empty {spec.label_field!r}",
             hint="remove the row or give it a label",
         )
-    return Example(id=f"{split}-{index}", text=str(text), label=str(label).strip())
+    return Example(id=f"{split}-{index}", text=spec.input_text(row), label=str(label).strip())
 
 
 def _read_rows(spec: TaskSpec, path: Path) -> list[dict[str, Any]]:
-    builder = spec.data.format or _FORMATS.get(path.suffix.lower())
+    try:
+        return read_table(path, spec.data.format)
+    except DataError as exc:
+        raise DataError(f"task {spec.name!r}: {exc.what}", hint=exc.hint) from exc
+
+
+def read_table(path: Path, fmt: str | None = None) -> list[dict[str, Any]]:
+    """The rows of a JSONL/JSON, CSV or Parquet file (``fmt``: json, csv or parquet; None = from
+    the extension); an empty file gives no rows."""
+    builder = fmt or _FORMATS.get(path.suffix.lower())
     if builder is None:
         raise DataError(
-            f"task {spec.name!r}: cannot tell the format of {path}",
+            f"cannot tell the format of {path} (extension {path.suffix or 'none'!r})",
             hint='name it .jsonl/.json/.csv/.parquet or set [data] format = "json"|"csv"|"parquet"',
         )
     if not _has_rows(builder, path):
         return []
+    if builder == "csv":
+        _refuse_json_as_csv(path)
     return _load_with_datasets(builder, path)
+
+
+def _refuse_json_as_csv(path: Path) -> None:
+    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
+        first = next((line.strip() for line in handle if line.strip()), "")
+    if first.startswith(("{", "[")):
+        raise DataError(
+            f"{path} is named .csv but holds JSON (its first line starts with {first[:1]!r})",
+            hint="rename it .jsonl (one object per line) or export it as CSV with a header row",
+        )
 
 
 _VALID_FORM = {
@@ -241,3 +305,41 @@ def _overlap_warnings(splits: dict[str, tuple[Example, ...]]) -> Iterable[str]:
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+def fetch_hub(name: str, *, env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The rows of the hub dataset ``name`` (every split, class ids as their names). Offline, or
+    when the hub cannot be reached, a DataError that says how to use a local file instead."""
+    how = (
+        f"download {name!r} where you are online (e.g. datasets.load_dataset({name!r}).to_json(...)"
+        " or the hub's file browser), then run: promptopt init path/to/file.csv"
+    )
+    offline = [v for v in _OFFLINE_VARS if env.get(v, "").strip().lower() in ("1", "true", "yes", "on")]
+    if offline:
+        raise DataError(
+            f"cannot fetch {name!r} from the Hugging Face hub: offline ({offline[0]} is set)", hint=how
+        )
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        loaded = datasets.load_dataset(name)
+    except Exception as exc:  # no network, unknown name, gated data: all mean "not here"
+        raise DataError(
+            f"cannot fetch {name!r} from the Hugging Face hub: {type(exc).__name__}: {str(exc)[:200]}",
+            hint=how,
+        ) from exc
+    return [_named(row, split.features) for split in loaded.values() for row in split]
+
+
+def _named(row: Mapping[str, Any], features: Any) -> dict[str, Any]:
+    """``row`` with class ids written as their names (hub datasets store labels as ints)."""
+    out = dict(row)
+    for key, feature in features.items():
+        names = getattr(feature, "names", None)
+        if names and isinstance(out.get(key), int):
+            out[key] = names[out[key]]
+    return out

@@ -104,3 +104,15 @@ def test_the_progress_line_shows_a_new_best_as_soon_as_it_is_scored() -> None:
     )  # on fewer examples
     lines = buffer.getvalue().splitlines()
     assert "best dev 25.0%" in lines[0] and "best dev 92.5%" in lines[1] and "best dev 92.5%" in lines[2]
+
+
+def test_the_progress_line_says_the_time_left_from_the_most_used_budget() -> None:
+    from promptopt.cli.progress import DisplayState, time_left
+    from promptopt.llm.budget import Budget
+
+    state = DisplayState(calls=100, tokens=1_000, elapsed=60.0)
+    assert time_left(Budget(seconds=600), state) == " · ~9 min left"  # 60 of 600 s used
+    assert time_left(Budget(calls=150, seconds=6000), state) == " · ~30 s left"  # calls run out first
+    assert time_left(Budget(tokens=1_000_000), state) == " · ~999 min left"  # 60 s × 999
+    assert time_left(Budget(), state) == "" and time_left(None, state) == ""
+    assert time_left(Budget(seconds=600), DisplayState()) == ""  # nothing measured yet

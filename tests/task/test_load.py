@@ -166,7 +166,7 @@ def test_custom_field_names(tmp_path: Path) -> None:
     )
     task = load_file(task_file, tmp_path / "data")
     assert task.split("train")[0].text == "I lost my card"
-    assert task.spec.input_field == "query"
+    assert task.spec.input_fields == ("query",)
     assert task.spec.label_field == "intent"
 
 

@@ -113,7 +113,7 @@ def test_empty_instruction_is_task_error() -> None:
 def test_defaults_of_a_minimal_mapping() -> None:
     spec = parse_task_mapping({"name": "x", "fields": {}, "data": {"train": "a", "dev": "b", "test": "c"}})
     assert spec.metric == "accuracy"
-    assert (spec.input_field, spec.label_field) == ("text", "label")
+    assert (spec.input_fields, spec.label_field) == (("text",), "label")
     assert spec.data.dir == ""
     assert spec.data.labels is None and spec.data.hub is None and spec.data.format is None
     assert spec.instruction is None

@@ -1,5 +1,5 @@
 """Build the production prompt artifact of a finished run, and write it (or its messages
-template, or a DSPy program) without ever overwriting a file unless asked.
+template, a DSPy program, or the plain folder) without ever overwriting a file unless asked.
 
 What goes in, and why:
 
@@ -32,6 +32,7 @@ from typing import Any
 
 from promptopt.errors import DataError, StoreError, UsageError
 from promptopt.evaluate.evaluator import EvalSettings, Evaluator
+from promptopt.handoff.export import plain
 from promptopt.handoff.export.dspy_program import program_source
 from promptopt.handoff.export.template import fill, messages_template
 from promptopt.llm.embed import MODEL_NAME
@@ -46,8 +47,13 @@ from promptopt.run.store import atomic_write, atomic_write_bytes
 from promptopt.settings import VERSION
 from promptopt.task.spec import Example, Task
 
-FORMATS = ("json", "messages", "dspy")
-DEFAULT_NAMES = {"json": "prompt.json", "messages": "messages.json", "dspy": "dspy_program.py"}
+FORMATS = ("json", "messages", "dspy", "plain")
+DEFAULT_NAMES = {
+    "json": "prompt.json",
+    "messages": "messages.json",
+    "dspy": "dspy_program.py",
+    "plain": "plain",
+}
 MESSAGES_FORMAT = "promptopt-messages"
 RECORDED_SPLITS = ("dev", "test")
 
@@ -56,7 +62,8 @@ RECORDED_SPLITS = ("dev", "test")
 class ExportPlan:
     """Where an export writes. ``json``: the artifact at ``target``; ``messages``: the
     template at ``target``; ``dspy``: the program at ``target`` and the artifact it loads
-    beside it (same name, ``.json``). A MiniLM pool adds ``<artifact stem>.embeddings.npy``."""
+    beside it (same name, ``.json``); ``plain``: the folder ``target`` (:mod:`.plain`), the
+    artifact inside it as ``prompt.json``. A MiniLM pool adds ``<artifact stem>.embeddings.npy``."""
 
     fmt: str
     target: Path
@@ -70,6 +77,8 @@ class ExportPlan:
     def artifact_path(self) -> Path | None:
         if self.fmt == "messages":
             return None
+        if self.fmt == "plain":
+            return self.target / plain.ARTIFACT
         return self.target if self.fmt == "json" else self.target.with_suffix(".json")
 
     def sidecar_path(self) -> Path | None:
@@ -77,6 +86,8 @@ class ExportPlan:
         return None if artifact is None else artifact.with_name(f"{artifact.stem}.embeddings.npy")
 
     def outputs(self, candidate: Candidate) -> list[Path]:
+        if self.fmt == "plain":  # one folder, replaced as a whole
+            return [self.target]
         paths = [self.target, self.artifact_path()]
         if needs_embeddings(candidate):
             paths.append(self.sidecar_path())
@@ -129,7 +140,8 @@ def build(
             "name": task.name,
             "description": task.spec.description,
             "metric": task.spec.metric,
-            "input_field": task.spec.input_field,
+            "input_fields": list(task.spec.input_fields),
+            "layout": task.spec.layout,
             "data_hashes": dict(task.data_hashes),
         },
         "model": _model(source, task.labels),
@@ -325,10 +337,19 @@ def write(built: Built, plan: ExportPlan, *, force: bool = False) -> list[Path]:
             hint="build the artifact with embed_pool=True",
         )
     body = dict(built.body)
+    if built.embeddings is not None:
+        body["demos"] = {**body["demos"], "embeddings": {**body["demos"]["embeddings"], "file": sidecar.name}}
+    if plan.fmt == "plain":
+        data = sealed(body)
+        files: dict[str, str | bytes] = {plain.ARTIFACT: _dumps(data)}
+        if built.embeddings is not None:
+            files[sidecar.name] = built.embeddings
+        named = sidecar.name if built.embeddings is not None else None
+        files.update(plain.plain_files(data, sidecar=named))
+        return plain.write_folder(plan.target, files, force=force)
     written: list[Path] = []
     if built.embeddings is not None:
         atomic_write_bytes(sidecar, built.embeddings)
-        body["demos"] = {**body["demos"], "embeddings": {**body["demos"]["embeddings"], "file": sidecar.name}}
         written.append(sidecar)
     data = sealed(body)
     atomic_write(artifact_path, _dumps(data))

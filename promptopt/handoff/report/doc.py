@@ -85,7 +85,8 @@ _STYLE = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;
 padding:0 1em;color:#1b1b1b;line-height:1.45}
 table{border-collapse:collapse;margin:1em 0;font-size:0.92em}th,td{border:1px solid #ccc;padding:4px 8px}
 th{background:#f2f2f2}td.r{text-align:right;font-variant-numeric:tabular-nums}
-code{background:#f4f4f4;padding:0 3px;border-radius:3px}img{max-width:100%;height:auto;margin:0.5em 0}
+code{font-family:ui-monospace,Menlo,Consolas,"DejaVu Sans Mono",monospace;font-size:0.9em;
+background:#f4f4f4;padding:0 3px;border-radius:3px}img{max-width:100%;height:auto;margin:0.5em 0}
 h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #ccc;margin-top:1.6em}"""
 
 
