@@ -241,14 +241,21 @@ class LiteLLMGateway:
 
     def complete(self, request: CompletionRequest) -> CompletionResponse:
         start = time.perf_counter()
+        failed: dict[str, int] = {}  # a routed call: deployment id -> the attempt it last failed
+        deployment: str | None = None  # None: the Router picks (its strategy and cooldowns)
         for attempt in range(1, self.retry.attempts + 1):
             try:
-                raw = self._call(request)
+                raw = self._call(request, deployment)
                 return self._response(request, raw, time.perf_counter() - start, attempt)
             except CallError as exc:
                 if exc.kind != "transient" or attempt == self.retry.attempts:
                     exc.attempts = attempt
                     raise
+                if self._routed(request.model):  # LiteLLM names the deployment that failed
+                    who = getattr(exc.__cause__, "failed_deployment_id", None) or deployment
+                    if isinstance(who, str):
+                        failed[who] = attempt
+                    deployment = self._next_deployment(request.model, failed)
                 delay = self.retry.delay(attempt, self.rng, exc.retry_after)
                 log.warning(
                     "%s: %s; retry %d/%d in %.1fs",
@@ -261,7 +268,24 @@ class LiteLLMGateway:
                 self.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _call(self, request: CompletionRequest) -> Any:
+    def _next_deployment(self, model: str, failed: Mapping[str, int]) -> str | None:
+        """The deployment a routed call's retry goes to, by its id: one that has not failed in
+        this call, else the one whose last failure in it is the oldest; among equals one not in
+        LiteLLM's cooldown, then any (``self.rng``). So a retry never lands on the deployment that
+        just failed while another exists. The Router's own pick would not promise that: by default
+        it cools a deployment down once 5 requests in the minute reached it and more than half
+        failed, for 5 s, so before that (and after) each pick may land on a dead server again.
+        A deployment named by its id is called even in cooldown. None (the Router picks) for a
+        lone deployment."""
+        router = self._router_instance(_litellm())
+        ids = [str(d["model_info"]["id"]) for d in router.registry().deployments(model, source="all")]
+        if len(ids) < 2:
+            return None
+        cooled = {str(c[0]) for c in router.health().cooldowns.get_active_cooldowns(ids, None)}
+        best = min((failed.get(d, 0), d in cooled) for d in ids)
+        return self.rng.choice([d for d in ids if (failed.get(d, 0), d in cooled) == best])
+
+    def _call(self, request: CompletionRequest, deployment: str | None = None) -> Any:
         litellm = _litellm()
         kwargs: dict[str, Any] = dict(
             model=request.model,
@@ -283,6 +307,8 @@ class LiteLLMGateway:
                 kwargs["api_key"] = "no-key"  # the OpenAI client insists on one; the server ignores it
         try:
             if self._routed(request.model):
+                if deployment is not None:  # a deployment's id names that one deployment
+                    kwargs["model"] = deployment
                 return self._router_instance(litellm).completion(**kwargs)
             return litellm.completion(**kwargs)
         except Exception as exc:
@@ -293,7 +319,8 @@ class LiteLLMGateway:
 
     def _router_instance(self, litellm: ModuleType) -> Any:
         """The litellm.Router of ``router`` (its own retries off unless the file sets them:
-        this gateway retries, and each retry may reach another deployment)."""
+        this gateway retries, and a retry after a transient failure goes to a deployment that
+        has not failed in that call while one remains: :meth:`_next_deployment`)."""
         with self._lock:
             if self._router is None:
                 assert self.router is not None

@@ -211,5 +211,7 @@ def test_a_router_spreads_calls_over_two_servers_and_a_run_survives_losing_one(
     assert summary["stop_reason"] == "max-trials" and summary["best_test_accuracy"] is not None
     rows = _rows(run / "evaluations.jsonl")
     assert all(r["status"] != "error" for r in rows), "a call was lost with the deployment"
+    # a retry goes to the deployment that has not failed: no call (a proposer's included) is lost
+    assert all(r["status"] != "error" for r in _rows(run / "ledger.jsonl")), "a call was lost"
     keys = Counter((r["candidate_id"], r["split"], r["example_id"]) for r in rows)
     assert max(keys.values()) == 1

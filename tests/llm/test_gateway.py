@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,7 +12,9 @@ import pytest
 
 from promptopt.errors import CredentialsError, ModelError, ProviderError, UsageError
 from promptopt.llm.gateway import LiteLLMGateway, RetryPolicy, _litellm, _translate
+from promptopt.llm.router import load_router_config
 from promptopt.llm.types import CallError, CompletionRequest
+from tests.servers import FaultPlan, FaultProxy, ScriptedServer, always
 
 
 def _gateway(sleeps: list[float], attempts: int = 4) -> LiteLLMGateway:
@@ -82,7 +86,7 @@ def test_retries_stop_at_the_attempt_limit(monkeypatch: pytest.MonkeyPatch) -> N
     gateway = _gateway(sleeps, attempts=3)
     calls: list[int] = []
 
-    def always_limited(request: CompletionRequest) -> Any:
+    def always_limited(request: CompletionRequest, deployment: str | None = None) -> Any:
         calls.append(1)
         raise CallError("rate limited", kind="transient")
 
@@ -96,7 +100,7 @@ def test_request_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None
     sleeps: list[float] = []
     gateway = _gateway(sleeps)
 
-    def bad(request: CompletionRequest) -> Any:
+    def bad(request: CompletionRequest, deployment: str | None = None) -> Any:
         raise CallError("context too long", kind="request")
 
     monkeypatch.setattr(gateway, "_call", bad)
@@ -200,6 +204,57 @@ def test_an_api_base_names_a_self_hosted_server_that_needs_no_key(monkeypatch: p
             LiteLLMGateway(api_bases={"openai/served": bad})
     with pytest.raises(UsageError, match="runs in this process"):
         LiteLLMGateway(api_bases={"local/qwen2.5-0.5b-instruct": "http://127.0.0.1:9/v1"})
+
+
+def _routed_gateway(path: Path, bases: list[str], settings: dict[str, Any], attempts: int) -> LiteLLMGateway:
+    """A gateway whose model ``team`` is a Router over ``bases``, retrying at once."""
+    deployments = [
+        {"model_name": "team", "litellm_params": {"model": "openai/served", "api_base": b, "api_key": "none"}}
+        for b in bases
+    ]
+    path.write_text(json.dumps({"model_list": deployments, "router_settings": settings}))
+    return LiteLLMGateway(
+        router=load_router_config(path), retry=RetryPolicy(attempts=attempts), sleep=lambda s: None
+    )
+
+
+def test_a_routed_retry_goes_to_a_deployment_that_has_not_failed(tmp_path: Path) -> None:
+    """One of two deployments drops every connection (as a killed server behind its proxy does):
+    a call that reaches it is retried on the other, so two attempts answer every call. Left to
+    the Router's pick, a retry lands on the dead one again 1 time in 2 whenever it is not in
+    cooldown, and a call it reaches twice is lost (20 calls: 1 - (3/4)^20, 99.7% of runs). The
+    cooldown is off here: LiteLLM would start one only after 5 requests in the minute, most of them
+    failed, for 5 s (and its sync path leaves an event loop unclosed when it does);
+    tests/cli/test_served.py loses a server with the Router's defaults."""
+    settings = {"routing_strategy": "simple-shuffle", "disable_cooldowns": True}
+    with (
+        ScriptedServer(lambda request: "ok") as server,
+        FaultProxy(server.port, always("ok")) as healthy,
+        FaultProxy(server.port, always("drop")) as dead,
+    ):
+        gateway = _routed_gateway(tmp_path / "router.json", [healthy.base_url, dead.base_url], settings, 2)
+        answers = [
+            gateway.complete(CompletionRequest(model="team", messages=(("user", f"note {i}"),)))
+            for i in range(20)
+        ]
+    assert [a.text for a in answers] == ["ok"] * 20 and healthy.forwarded == 20
+    retried = [a for a in answers if a.attempts == 2]
+    assert dead.served["drop"] == len(retried) > 0  # the dead deployment was tried at most once a call
+
+
+def test_when_every_deployment_failed_a_retry_goes_to_the_one_that_failed_longest_ago(tmp_path: Path) -> None:
+    """Both deployments answer their first request with 503: the second attempt goes to the one
+    that has not failed, the third back to the first one, whose 503 is the older."""
+    first_fails: FaultPlan = lambda n: "503" if n == 0 else "ok"  # noqa: E731
+    with (
+        ScriptedServer(lambda request: "ok") as server,
+        FaultProxy(server.port, first_fails) as one,
+        FaultProxy(server.port, first_fails) as two,
+    ):
+        gateway = _routed_gateway(tmp_path / "router.json", [one.base_url, two.base_url], {}, 5)
+        answer = gateway.complete(CompletionRequest(model="team", messages=(("user", "note"),)))
+    assert answer.text == "ok" and answer.attempts == 3
+    assert sorted([dict(one.served), dict(two.served)], key=len) == [{"503": 1}, {"503": 1, "ok": 1}]
 
 
 def test_prices_come_from_the_bundled_map_and_unknown_is_none() -> None:
