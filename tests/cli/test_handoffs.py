@@ -22,7 +22,9 @@ def test_cli_export_writes_the_default_artifact_and_refuses_to_overwrite(
     first = run_cli("export", str(run), "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     artifact = run / "export" / "prompt.json"
-    assert read_artifact(artifact).candidate.demo_strategy == "fixed" and "promptopt verify" in first.stdout
+    assert (
+        read_artifact(artifact).candidate.demo_strategy == "fixed" and "promptopt verify" in first.stderr
+    )  # the next steps
     before = artifact.read_bytes()
     again = run_cli("export", str(run), "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
