@@ -36,7 +36,7 @@ from promptopt.run.store import RunStore, atomic_write
 from promptopt.search.config import OptimizeConfig, TaskData
 from promptopt.search.loop import Observer, Optimizer
 from promptopt.search.mutate import CompleterWriter
-from promptopt.search.outlook import ceiling_outlook
+from promptopt.search.outlook import Need, ceiling_outlook, plateau_needs
 from promptopt.search.racing import race_order
 from promptopt.search.reserve import BudgetEstimate, budget_estimate
 from promptopt.search.seeds import seed_points
@@ -361,6 +361,16 @@ class OptimizeRun:
     settings: OptimizeSettings
     estimate: BudgetEstimate
     seed_text: str | None = None  # a new run: its seeds, cheapest first, and the test price
+    pace: TimePace | None = None  # a new run: what pricing its time limit needs
+
+
+@dataclass(frozen=True)
+class TimePace:
+    """A new run's plateau verdict in prompt tokens, priced against its time limit once
+    ``after_evaluations`` evaluations (the seeds) have shown the model's pace."""
+
+    need: Need
+    after_evaluations: int
 
 
 def check_prompt_cap(task: Task, settings: OptimizeSettings) -> None:
@@ -486,23 +496,34 @@ def assemble_optimize(
         writer=writer,
         observers=observers,
     )
-    text = None
+    text, pace = None, None
     if not history.events:
         seeds = optimizer.enqueue_seeds(seed_points(settings.space))
         text = seed_text([(optimizer.seed_candidate(p), t) for p, t in seeds], len(test))
+        seed_tokens = [t for _, t in seeds]
         text += "\n" + ceiling_outlook(
             n_dev=len(dev),
             dev_available=len(task.split("dev")),
             first_rung=settings.first_rung,
             n_test=len(test),
-            seed_tokens=[t for _, t in seeds],
+            seed_tokens=seed_tokens,
             budget=settings.budget,
             config=config.plateau,
         )
+        tokens, _ = plateau_needs(
+            n_dev=len(dev),
+            first_rung=settings.first_rung,
+            n_test=len(test),
+            seed_tokens=seed_tokens,
+            config=config.plateau,
+        )
+        pace = TimePace(need=tokens, after_evaluations=min(len(seeds), settings.max_trials or len(seeds)))
     estimate = budget_estimate(
         settings.budget, n_dev=len(dev), n_test=len(test), first_rung=settings.first_rung
     )
-    return OptimizeRun(optimizer=optimizer, store=store, settings=settings, estimate=estimate, seed_text=text)
+    return OptimizeRun(
+        optimizer=optimizer, store=store, settings=settings, estimate=estimate, seed_text=text, pace=pace
+    )
 
 
 def _descriptions(task: Task, space: SearchSpace) -> tuple[tuple[str, str], ...]:

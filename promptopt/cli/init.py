@@ -22,7 +22,7 @@ from rich.table import Table
 
 from promptopt.cli.app import DataDirOpt, app, cli_paths, err, out, run_guarded
 from promptopt.cli.next_steps import data_dir_flag, print_next
-from promptopt.errors import UsageError
+from promptopt.errors import TaskError, UsageError
 
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _DATA_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
@@ -156,10 +156,8 @@ def _split_spec(args: InitArgs) -> Any:
     mapping = {"name": "x", "fields": {}, "data": {"source": "x", "split": {**sizes, "seed": args.seed}}}
     try:
         split = parse_task_mapping(mapping).data.split
-    except Exception as exc:  # a TaskError about the split: name the flags instead of the file keys
-        raise UsageError(
-            f"--dev/--test: {getattr(exc, 'what', exc)}", hint="e.g. --dev 0.2 --test 0.2"
-        ) from exc
+    except TaskError as exc:  # about the split: name the flags instead of the file keys
+        raise UsageError(f"--dev/--test: {exc.what}", hint="e.g. --dev 0.2 --test 0.2") from exc
     assert split is not None
     return split
 

@@ -107,6 +107,7 @@ class OptimizeDisplay:
         self.console = console
         self.state = DisplayState()
         self.budget = budget  # a promptopt.llm.budget.Budget: what the time left is read from
+        self.pace: Any = None  # a new run's compose.TimePace: the time limit is priced once
         self._status: Any = None
 
     def __enter__(self) -> OptimizeDisplay:
@@ -156,6 +157,21 @@ class OptimizeDisplay:
                 f"dev {event.accuracy:.1%} on {event.n}{raced} | {self._line()}",
                 highlight=False,
             )
+        self._price_time_limit()
+
+    def _price_time_limit(self) -> None:
+        """Once, when the seeds are scored: can the time limit reach a plateau verdict at the
+        pace they ran?"""
+        from promptopt.search.outlook import time_outlook
+
+        s, pace = self.state, self.pace
+        seconds = getattr(self.budget, "seconds", None)
+        if pace is None or not seconds or s.evals < pace.after_evaluations or s.elapsed <= 0 or s.tokens <= 0:
+            return
+        self.pace = None
+        self.console.print(
+            time_outlook(pace.need, tokens_per_s=s.tokens / s.elapsed, limit_s=seconds), highlight=False
+        )
 
     def _line(self) -> str:
         s = self.state

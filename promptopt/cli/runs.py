@@ -370,6 +370,7 @@ def _run_optimizer(task: Any, settings: Any, paths: Any, store: Any) -> None:
         err.print(f"[yellow]warning:[/] {run.estimate.warning}", highlight=False)
     if run.seed_text:
         err.print(run.seed_text, highlight=False)
+    display.pace = run.pace
     out.print(f"run folder: {store.path}")
     if store.has("summary.json"):  # a budget stop, resumed with more: the new end writes another
         kept = store.set_aside("summary.json")

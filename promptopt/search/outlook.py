@@ -8,6 +8,9 @@ Two questions, answered from what is known before the first call:
 - budget: the plateau test needs ``min_observations`` scored candidates, each scored on between
   the first rung and the whole dev slice, at the seeds' median estimated prompt tokens, plus
   the final test scoring; compared with the token or call budget when there is one.
+
+A time limit cannot be priced before the first call (the pace of a model is not known then):
+:func:`time_outlook` prices it once the seeds are scored, at the pace they ran.
 """
 
 from __future__ import annotations
@@ -99,8 +102,20 @@ def ceiling_outlook(
     if budget.calls is not None:
         parts.append(calls.against(budget.calls, "--budget-calls"))
     if budget.tokens is None and budget.calls is None:
+        timed = "; --time-limit is priced once the seeds show the model's pace" if budget.seconds else ""
         parts.append(
             f"a plateau verdict needs about {tokens.low:,.0f} to {tokens.high:,.0f} prompt tokens "
-            "(no token or call budget given to compare with)"
+            f"(no token or call budget given to compare with{timed})"
         )
     return "ceiling outlook: " + "; ".join(parts) + "."
+
+
+def time_outlook(tokens: Need, *, tokens_per_s: float, limit_s: float) -> str:
+    """Whether ``--time-limit`` can reach a plateau verdict, at the pace measured so far
+    (prompt tokens per second of wall time, calls and all)."""
+    seconds = Need("s", tokens.low / tokens_per_s, tokens.high / tokens_per_s)
+    return (
+        f"time outlook: at the pace so far ({tokens_per_s:,.0f} prompt tokens/s), "
+        + seconds.against(limit_s, "--time-limit")
+        + "."
+    )

@@ -58,6 +58,8 @@ def test_from_one_csv_to_a_shipped_prompt(data_dir: Path, tmp_path: Path, run_cl
     assert (settings["max_trials"], settings["dev_limit"], settings["test_limit"]) == (2, 8, 6)  # flags win
     assert settings["space"]["retrievers"] == ["word"]
     assert "promptopt report run" in optimized.stderr and "promptopt show run --config" in optimized.stderr
+    assert "time outlook: at the pace so far" in optimized.stderr  # the run file's time limit, priced
+    assert "--time-limit 600 " in optimized.stderr.split("time outlook:")[1].splitlines()[0]
 
     shown = run_cli("show", "run", "--config", cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr

@@ -6,6 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 
@@ -207,3 +213,57 @@ def test_an_existing_run_file_is_kept(tmp_path: Path, invoke: Invoke) -> None:
     assert result.exit_code == 0, result.flat
     assert "kept the existing run file tickets.run.toml" in result.flat
     assert (tmp_path / "tickets.run.toml").read_text() == "# mine\n"
+
+
+def test_in_a_real_terminal_init_asks_and_takes_the_answers_typed(tmp_path: Path) -> None:
+    """The questions through a pseudo-terminal, as a person at a shell sees them: the process
+    sees a TTY on stdin and stdout, prints each question with its default, and reads the line
+    typed (an empty line takes the default)."""
+    source = _csv(tmp_path / "tickets.csv", [{"title": r["subject"], **r} for r in _tickets()])
+    out = tmp_path / "t.toml"
+    typed = {"input column(s)": "title, body", "label column": "", "layout": r"T: {title}\n{body}"}
+    screen = _in_terminal(
+        [sys.executable, "-m", "promptopt.cli", "init", str(source), "--out", str(out)], typed, cwd=tmp_path
+    )
+    for question in typed:
+        assert question in screen, screen
+    assert "[queue]" in screen, screen  # the guessed label offered as the default
+    spec = parse_task_file(out)
+    assert spec.input_fields == ("title", "body") and spec.label_field == "queue"
+    assert spec.layout == "T: {title}\n{body}"
+
+
+def _in_terminal(argv: list[str], typed: dict[str, str], *, cwd: Path, timeout_s: float = 120) -> str:
+    """Run ``argv`` on a pseudo-terminal; when a question of ``typed`` shows, type its answer.
+    Returns everything the terminal showed; fails when the process does not end in time or
+    ends with a non-zero code."""
+    main, child = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, cwd=cwd, close_fds=True)
+    os.close(child)
+    screen, pending, deadline = "", dict(typed), time.monotonic() + timeout_s
+    answered_at = 0  # a question counts only when it shows after the last answer typed
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 0.5)
+            chunk = _read(main) if ready else b""
+            screen += chunk.decode("utf-8", "replace")
+            asked = next((q for q in pending if q in screen[answered_at:]), None)
+            if asked is not None:
+                os.write(main, (pending.pop(asked) + "\n").encode())
+                answered_at = len(screen)
+            if not chunk and proc.poll() is not None:
+                break
+        else:
+            pytest.fail(f"no end within {timeout_s} s; the terminal showed:\n{screen}")
+    finally:
+        proc.kill() if proc.poll() is None else None
+        os.close(main)
+    assert proc.wait() == 0, screen
+    return screen
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the other side closed: the process ended
+        return b""

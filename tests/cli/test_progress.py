@@ -116,3 +116,36 @@ def test_the_progress_line_says_the_time_left_from_the_most_used_budget() -> Non
     assert time_left(Budget(tokens=1_000_000), state) == " · ~999 min left"  # 60 s × 999
     assert time_left(Budget(), state) == "" and time_left(None, state) == ""
     assert time_left(Budget(seconds=600), DisplayState()) == ""  # nothing measured yet
+
+
+def test_the_time_limit_is_priced_once_when_the_seeds_are_scored() -> None:
+    """Two seeds: nothing after the first evaluation; after the second, one line at the pace
+    so far (60,000 tokens in 60 s: 1,000 tokens/s, so 100,000 to 300,000 tokens take 100 to
+    300 s, against --time-limit 200); never again."""
+    import io
+
+    from rich.console import Console
+
+    from promptopt.cli.progress import OptimizeDisplay
+    from promptopt.compose import TimePace
+    from promptopt.llm.budget import Budget
+    from promptopt.search.outlook import Need
+
+    buffer = io.StringIO()
+    display = OptimizeDisplay(Console(file=buffer, force_terminal=False, width=400), Budget(seconds=200))
+    display.pace = TimePace(need=Need("prompt tokens", 100_000.0, 300_000.0), after_evaluations=2)
+    first = Evaluated(
+        eval="e0", candidate="a", trial=None, operator="seed", accuracy=0.5, n=20, raced_out=False,
+        why=None, spend_tokens=20_000, calls=20, usd=0.0, elapsed_s=20.0,
+    )  # fmt: skip
+    display(first)
+    assert "time outlook" not in buffer.getvalue()
+    display(replace(first, eval="e1", candidate="b", spend_tokens=60_000, elapsed_s=60.0))
+    display(replace(first, eval="e2", candidate="c", spend_tokens=90_000, elapsed_s=90.0))
+    shown = buffer.getvalue().splitlines()
+    assert "time outlook" in shown[2] and " b " in shown[1]  # after the second seed's own line
+    lines = [line for line in shown if "time outlook" in line]
+    assert lines == [
+        "time outlook: at the pace so far (1,000 prompt tokens/s), a plateau verdict needs 100 to 300 s; "
+        "--time-limit 200 may reach it."
+    ]

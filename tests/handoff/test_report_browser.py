@@ -3,15 +3,17 @@ table is there) on the plateau run of the real optimizer with the fake model (th
 :mod:`tests.handoff.test_report`), opened in headless Chromium at laptop size (1366 x 768): the
 verdict renders, every plot loads, the page raises and logs no error, the body does not scroll
 sideways and no text is under 12 px (one page load, one test: each build costs seconds); a
-screenshot is a non-blank PNG.
+screenshot is a non-blank PNG. The same checks run on the report of a real run: the committed
+it_service_tickets reference run of the embedded model (``--no-ablations``: no model call),
+when the shared datasets are beside the repo.
 
 A copy of the page beside it carries the probe: error hooks at the top of ``<head>``, and a
 script that, on window load, writes the images' states, the widths and every text's font size as
 JSON into ``<pre id="browser-probe">``, read back from ``--dump-dom``.
 
 Without a Chromium binary on PATH the tests skip, unless ``PROMPTOPT_REQUIRE_BROWSER=1`` (CI sets
-it): then they fail. ``PROMPTOPT_REPORT_SCREENSHOT=PATH`` also copies the screenshot to PATH
-(that is how ``docs/img/report.png`` is made).
+it): then they fail. ``PROMPTOPT_REPORT_SCREENSHOT=PATH`` also copies the real run's
+screenshot to PATH (that is how ``docs/img/report.png`` is made).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from tests.handoff.worlds import World
 WORLD = test_report.WORLD  # the same task and runs as the report's own tests
 fake_evaluator = test_report.fake_evaluator  # the ablations' fake model, through a real Evaluator
 
+REPO = Path(__file__).resolve().parents[2]
+REAL_RUN = "20261204-142042-it_service_tickets-ccd733b7"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WIDTH, HEIGHT = 1366, 768
 MIN_FONT_PX = 12.0
@@ -135,7 +139,21 @@ def report(world: World, tmp_path: Path, fake_evaluator: Any, invoke: Invoke) ->
 
 
 @pytest.fixture
+def real_report(data_dir: Path, tmp_path: Path, invoke: Invoke) -> Path:
+    """``report.html`` of a real run: the committed reference run of the embedded model."""
+    out = tmp_path / "real-report"
+    run = str(REPO / "benchmarks" / "reference-runs" / REAL_RUN)
+    result = invoke("report", run, "--no-ablations", "--data-dir", str(data_dir), "--out", str(out))
+    assert result.exit_code == 0, result.flat
+    return out / "report.html"
+
+
+@pytest.fixture
 def visit(chromium: str, report: Path, tmp_path: Path) -> Visit:
+    return load_page(chromium, report, tmp_path)
+
+
+def load_page(chromium: str, report: Path, tmp_path: Path) -> Visit:
     probed = report.with_name("report.probe.html")
     probed.write_text(with_probe(report.read_text(encoding="utf-8")), encoding="utf-8")
     proc = run_chromium(chromium, tmp_path / "profile", "--dump-dom", probed.as_uri())
@@ -175,13 +193,13 @@ def console_lines(log: str, page: str) -> list[str]:
     return [line for line in log.splitlines() if ("CONSOLE" in line or "Uncaught" in line) and page in line]
 
 
-def assert_the_verdict_renders(visit: Visit) -> None:
+def assert_the_verdict_renders(visit: Visit, title: str, verdict: str) -> None:
     headings = visit.probe["headings"]
     names = [h["text"] for h in headings]
-    assert names and names[0].startswith("Plateau report: fake"), names
+    assert names and names[0].startswith(f"Plateau report: {title}"), names
     assert "Verdict" in names and names.index("Verdict") == 1, f"the verdict is not first: {names}"
     assert all(h["height"] > 0 for h in headings), f"a heading is not rendered: {headings}"
-    assert "<h2>Verdict</h2>" in visit.dom and "<strong>Ceiling found.</strong>" in visit.dom
+    assert "<h2>Verdict</h2>" in visit.dom and f"<strong>{verdict}</strong>" in visit.dom
 
 
 def assert_every_plot_loads(visit: Visit, page: str) -> None:
@@ -215,7 +233,20 @@ def assert_no_small_text(visit: Visit) -> None:
 
 
 def test_the_report_reads_well_in_chromium_at_laptop_width(visit: Visit, report: Path) -> None:
-    assert_the_verdict_renders(visit)
+    assert_the_verdict_renders(visit, "fake", "Ceiling found.")
+    assert_reads_well(visit, report)
+
+
+def test_a_real_runs_report_reads_well_in_chromium(chromium: str, real_report: Path, tmp_path: Path) -> None:
+    visit = load_page(chromium, real_report, tmp_path)
+    assert_the_verdict_renders(visit, "it_service_tickets", "Ceiling not resolved.")
+    assert_reads_well(visit, real_report)
+    shot = screenshot(chromium, real_report, tmp_path)
+    if target := os.environ.get(SCREENSHOT_ENV):
+        Path(target).write_bytes(shot)
+
+
+def assert_reads_well(visit: Visit, report: Path) -> None:
     assert_every_plot_loads(visit, report.read_text(encoding="utf-8"))
     assert_no_error(visit)
     assert_no_sideways_scrolling(visit)
@@ -223,6 +254,11 @@ def test_the_report_reads_well_in_chromium_at_laptop_width(visit: Visit, report:
 
 
 def test_a_screenshot_is_a_non_blank_png(chromium: str, report: Path, tmp_path: Path) -> None:
+    screenshot(chromium, report, tmp_path)
+
+
+def screenshot(chromium: str, report: Path, tmp_path: Path) -> bytes:
+    """The page at laptop size as PNG bytes, checked to be a PNG of that size with content."""
     shot = tmp_path / "report.png"
     run_chromium(chromium, tmp_path / "profile", "--hide-scrollbars", f"--screenshot={shot}", report.as_uri())
     data = shot.read_bytes()
@@ -232,5 +268,4 @@ def test_a_screenshot_is_a_non_blank_png(chromium: str, report: Path, tmp_path: 
     ink = float(np.mean(np.any(pixels < 0.9, axis=-1)))  # share of pixels that are not (near) white
     colours = len(np.unique(pixels.reshape(-1, 3), axis=0))
     assert ink > 0.02 and colours > 50, f"a blank screenshot: {ink:.1%} ink, {colours} colours"
-    if target := os.environ.get(SCREENSHOT_ENV):
-        Path(target).write_bytes(data)
+    return data

@@ -7,7 +7,7 @@ import pytest
 
 from promptopt.evaluate.plateau import PlateauConfig, dev_to_resolve
 from promptopt.llm.budget import Budget
-from promptopt.search.outlook import Need, ceiling_outlook, plateau_needs, resolution_outlook
+from promptopt.search.outlook import Need, ceiling_outlook, plateau_needs, resolution_outlook, time_outlook
 
 CONFIG = PlateauConfig()
 
@@ -67,3 +67,18 @@ def test_a_small_dev_slice_is_told_the_dev_size_a_ceiling_needs() -> None:
 def test_a_large_dev_slice_resolves_the_threshold() -> None:
     text = resolution_outlook(dev_to_resolve(CONFIG), 3000, CONFIG)
     assert "within the 5 a ceiling needs" in text and "not resolved" not in text
+
+
+@pytest.mark.parametrize(
+    ("limit_s", "word"), [(499.0, "cannot reach it"), (500.0, "may reach it"), (1_000.0, "can reach it")]
+)
+def test_a_time_limit_is_priced_at_the_pace_measured(limit_s: float, word: str) -> None:
+    """1,000 to 2,000 tokens at 2 tokens/s: 500 to 1,000 s, against the limit."""
+    text = time_outlook(Need("prompt tokens", 1_000.0, 2_000.0), tokens_per_s=2.0, limit_s=limit_s)
+    assert "(2 prompt tokens/s)" in text and "needs 500 to 1,000 s" in text
+    assert f"--time-limit {limit_s:,.0f} {word}" in text
+
+
+def test_with_a_time_limit_alone_the_outlook_says_when_it_will_be_priced() -> None:
+    assert "--time-limit is priced once the seeds show the model's pace" in outlook(Budget(seconds=600))
+    assert "priced once" not in outlook(Budget())

@@ -104,7 +104,7 @@ def _against_probe(spec: Spec) -> list[str]:
     small = spec.small
     if small is not None:
         rows.append(
-            f"| small fine-tune: {small.method}, on {small.n_train} cleaned train examples, {small.epochs} epochs "
+            f"| small fine-tune: {small.method}, on {small.n_train} cleaned train examples, {small.epochs} epoch(s) "
             f"({small.train_seconds:.0f} s; {small.ms_per_example:.1f} ms per example; {small.size_bytes / 1e6:.0f} MB) | "
             f"{pct(small.scores.accuracy)} {interval([small.scores.ci_low, small.scores.ci_high])} |"
         )

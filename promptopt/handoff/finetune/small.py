@@ -72,9 +72,9 @@ def train_small(
         return None
     settings = settings or TrainSettings()
     log.info(
-        "small fine-tune: %s on up to %d of %d train examples, %d epochs",
+        "small fine-tune: %s, fine-tuned on %d of %d train examples for %d epoch(s)",
         METHOD,
-        settings.max_examples,
+        min(settings.max_examples, len(train)),
         len(train),
         settings.epochs,
     )
