@@ -189,6 +189,7 @@ def _mark(out: Path, source: Path, *, added: Sequence[str], finished: bool) -> N
     }
     mark |= {"added_test_ids": list(added), "finished": finished}
     info["widened_test"] = mark
+    info["run_id"] = out.name  # the copy is a run of its own name (the source is in the mark)
     compose.write_json(path, info)
 
 
