@@ -16,9 +16,9 @@ import os
 import random
 from pathlib import Path
 
+from anchors.common import bench_paths
+
 from promptopt import compose
-from promptopt.llm import local
-from promptopt.settings import resolve_paths
 
 SETTINGS = (("zero-shot", 0, "none"), ("stratified", None, "stratified"), ("retrieved", None, "retrieved"))
 
@@ -34,15 +34,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    paths = resolve_paths(
-        data_dir=args.data_dir,
-        models_dir=None,
-        cache_dir=None,
-        use_cache=False,
-        env=os.environ,
-        cwd=Path.cwd(),
-        default_models=local.default_models_dir(),
-    )
+    paths = bench_paths(args.data_dir)
     rows = []
     print("| task | model | setting | accuracy [95% CI] | macro-F1 | invalid | prompt tok/call | s/example |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")

@@ -56,7 +56,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from anchors.common import Result, Usage, answer, ids_sha256, paired_interval, scored, write_result
+from anchors.common import (
+    Result,
+    Usage,
+    answer,
+    bench_paths,
+    ids_sha256,
+    paired_interval,
+    scored,
+    write_result,
+)
 from anchors.promptopt_side import answers_of, probe_predictions
 from anchors.table import Target, accuracy_verdict
 
@@ -65,7 +74,6 @@ from promptopt.cli.app import DEFAULT_MODEL
 from promptopt.errors import PromptoptError
 from promptopt.evaluate.evaluator import Evaluator
 from promptopt.handoff.finetune.probe import METHOD as PROBE_METHOD
-from promptopt.llm import local
 from promptopt.llm.budget import Budget
 from promptopt.llm.gateway import LiteLLMGateway
 from promptopt.llm.ledger import Ledger
@@ -76,7 +84,7 @@ from promptopt.run.reader import check_same_data
 from promptopt.run.store import RunStore, new_run_dir
 from promptopt.run.summary import RunSummary
 from promptopt.search.space import SearchSpace
-from promptopt.settings import Paths, resolve_paths
+from promptopt.settings import Paths
 from promptopt.task.spec import Example, Task
 
 Row = Mapping[str, Any]
@@ -124,15 +132,7 @@ def main() -> None:
 
 def _paths(args: argparse.Namespace) -> Paths:
     """The data and models; no completion cache for the run (every call of it is live)."""
-    return resolve_paths(
-        data_dir=args.data_dir,
-        models_dir=None,
-        cache_dir=None,
-        use_cache=False,
-        env=os.environ,
-        cwd=Path.cwd(),
-        default_models=local.default_models_dir(),
-    )
+    return bench_paths(args.data_dir)
 
 
 def budget_of(args: argparse.Namespace) -> Budget:

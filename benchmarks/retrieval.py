@@ -16,11 +16,11 @@ import os
 import time
 from pathlib import Path
 
+from anchors.common import bench_paths
+
 from promptopt import compose
-from promptopt.llm import local
 from promptopt.prompt.candidate import Candidate
 from promptopt.prompt.render import seed_instruction
-from promptopt.settings import resolve_paths
 
 
 def main() -> None:
@@ -33,15 +33,7 @@ def main() -> None:
     parser.add_argument("--model", default="local/qwen2.5-0.5b-instruct")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
-    paths = resolve_paths(
-        data_dir=args.data_dir,
-        models_dir=None,
-        cache_dir=None,
-        use_cache=False,
-        env=os.environ,
-        cwd=Path.cwd(),
-        default_models=local.default_models_dir(),
-    )
+    paths = bench_paths(args.data_dir)
     task = compose.load(args.task, paths)
     dev = compose.slice_of(task, "dev", args.n, seed=0, stratified=True)
     run = compose.open_eval(

@@ -33,14 +33,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from anchors.common import bench_paths
+
 from promptopt import compose
 from promptopt.errors import PromptoptError
-from promptopt.llm import local
 from promptopt.prompt.candidate import Candidate
 from promptopt.run.history import History
 from promptopt.run.reader import FinishedRun, load_run_task, open_finished
 from promptopt.search.finish import test_scores
-from promptopt.settings import Paths, resolve_paths
+from promptopt.settings import Paths
 from promptopt.task.spec import Example, Task, sample
 
 CHUNK = 10
@@ -48,15 +49,7 @@ CHUNK = 10
 
 def main() -> None:
     args = _parser().parse_args()
-    paths = resolve_paths(
-        data_dir=args.data_dir,
-        models_dir=None,
-        cache_dir=None,
-        use_cache=False,
-        env=os.environ,
-        cwd=Path.cwd(),
-        default_models=local.default_models_dir(),
-    )
+    paths = bench_paths(args.data_dir)
     try:
         widen(args.run, args.out, args.test_limit, paths)
     except PromptoptError as exc:
